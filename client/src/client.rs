@@ -1,0 +1,360 @@
+//! [`Client`]: routing, per-shard parallel ingest, retries under a deadline, reads.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+use rand::Rng;
+use tonic::{Code, Request, Status};
+
+use crate::channels::Channels;
+use crate::outcome::Outcome;
+use crate::proto::traceo_client::TraceoClient;
+use crate::proto::{
+    ClusterStatusRequest, ClusterStatusResponse, Event, EventStatus, GetProfileRequest, IngestRequest, Profile,
+};
+use crate::routing::Routing;
+use crate::validate::{validate_batch, InvalidField, Limits};
+use crate::LEADER_ADDR_HEADER;
+
+/// How hard the client tries.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Total time one call may take, retries included.
+    pub deadline: Duration,
+    /// Timeout of each RPC attempt.
+    pub rpc_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    pub limits: Limits,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            deadline: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(3),
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(500),
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The batch breaks a rule; nothing of it was sent.
+    #[error("invalid input: {0}")]
+    InvalidArgument(#[from] InvalidField),
+    /// A node rejected the request as invalid (its rules are stricter than this client's).
+    #[error("rejected by the server: {0}")]
+    Rejected(String),
+    #[error("no node answered: {0}")]
+    Unavailable(String),
+    #[error("deadline exceeded: {0}")]
+    DeadlineExceeded(String),
+}
+
+/// A handle on a cluster. Cheap to clone; clones share routing and connections.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    seeds: Vec<String>,
+    opts: ClientOptions,
+    routing: RwLock<Routing>,
+    channels: Channels,
+    last_refresh: tokio::sync::Mutex<Instant>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Transport-level failure of an attempt: was the request possibly acted on?
+fn status_is_definite(s: &Status) -> bool {
+    matches!(s.code(), Code::NotFound | Code::FailedPrecondition | Code::ResourceExhausted | Code::PermissionDenied)
+}
+
+impl Client {
+    /// Connects to any of `seeds` (`host:port`) and loads the routing table.
+    pub async fn connect(seeds: Vec<String>, opts: ClientOptions) -> Result<Client, ClientError> {
+        if seeds.is_empty() {
+            return Err(ClientError::Unavailable("no seed addresses given".into()));
+        }
+        let client = Client {
+            inner: Arc::new(Inner {
+                seeds,
+                opts,
+                routing: RwLock::new(Routing::default()),
+                channels: Channels::default(),
+                last_refresh: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(60)),
+            }),
+        };
+        client.refresh_routing().await?;
+        Ok(client)
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.opts
+    }
+
+    fn grpc(&self, addr: &str) -> Result<TraceoClient<tonic::transport::Channel>, Status> {
+        let ch = self.inner.channels.get(addr).map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(TraceoClient::new(ch).max_decoding_message_size(16 << 20))
+    }
+
+    fn request<T>(&self, msg: T) -> Request<T> {
+        let mut r = Request::new(msg);
+        r.set_timeout(self.inner.opts.rpc_timeout);
+        r
+    }
+
+    /// Every address worth asking: seeds and every node in the routing table.
+    fn known_addrs(&self) -> Vec<String> {
+        let routing = self.inner.routing.read().expect("routing lock");
+        let mut set: Vec<String> = self.inner.seeds.clone();
+        for a in routing.addrs.values() {
+            if !set.contains(a) {
+                set.push(a.clone());
+            }
+        }
+        set
+    }
+
+    /// Asks every known node for its status and rebuilds the routing table from the answers.
+    pub async fn refresh_routing(&self) -> Result<(), ClientError> {
+        let answers = self.cluster_status_all().await;
+        let ok: Vec<ClusterStatusResponse> = answers.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
+        *self.inner.last_refresh.lock().await = Instant::now();
+        match Routing::merge(&ok) {
+            Some(r) => {
+                *self.inner.routing.write().expect("routing lock") = r;
+                Ok(())
+            }
+            None => {
+                let why: Vec<String> = answers
+                    .iter()
+                    .map(|(a, r)| match r {
+                        Ok(_) => format!("{a}: cluster not placed yet"),
+                        Err(e) => format!("{a}: {}", e.message()),
+                    })
+                    .collect();
+                Err(ClientError::Unavailable(why.join("; ")))
+            }
+        }
+    }
+
+    /// Refreshes at most every 200 ms however many callers ask.
+    async fn maybe_refresh(&self) {
+        let due = self.inner.last_refresh.lock().await.elapsed() > Duration::from_millis(200);
+        if due {
+            let _ = self.refresh_routing().await;
+        }
+    }
+
+    /// `ClusterStatus` from every known node, in parallel.
+    pub async fn cluster_status_all(&self) -> Vec<(String, Result<ClusterStatusResponse, Status>)> {
+        let addrs = self.known_addrs();
+        let calls = addrs.iter().map(|a| async move {
+            let r = match self.grpc(a) {
+                Ok(mut c) => c.cluster_status(self.request(ClusterStatusRequest {})).await.map(|r| r.into_inner()),
+                Err(e) => Err(e),
+            };
+            (a.clone(), r)
+        });
+        join_all(calls).await
+    }
+
+    /// Number of shards and the epoch of the cached routing table.
+    pub fn routing_summary(&self) -> (u32, u64) {
+        let r = self.inner.routing.read().expect("routing lock");
+        (r.shards, r.epoch)
+    }
+
+    fn shard_of(&self, user_id: &str) -> u32 {
+        let shards = self.inner.routing.read().expect("routing lock").shards.max(1);
+        ring::shard_for(user_id, shards)
+    }
+
+    async fn backoff(&self, attempt: usize, deadline: Instant) {
+        let o = &self.inner.opts;
+        let exp = o.backoff_min.saturating_mul(1u32 << attempt.min(10)).min(o.backoff_max);
+        let jittered = exp.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(jittered.min(left)).await;
+    }
+
+    /// Ingests `events`, retrying until each has a definite outcome or the deadline passes.
+    /// An invalid batch is rejected whole before anything is sent.
+    pub async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, ClientError> {
+        validate_batch(events, now_ms(), &self.inner.opts.limits)?;
+        let deadline = Instant::now() + self.inner.opts.deadline;
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
+        let mut maybe_applied = vec![false; events.len()];
+        let mut reasons = vec![String::new(); events.len()];
+        let mut pending: Vec<usize> = (0..events.len()).collect();
+        let mut attempt = 0usize;
+        while !pending.is_empty() {
+            let mut by_shard: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+            for &i in &pending {
+                by_shard.entry(self.shard_of(&events[i].user_id)).or_default().push(i);
+            }
+            let sends = by_shard.into_iter().map(|(shard, idx)| {
+                let target = self.inner.routing.read().expect("routing lock").target(shard, attempt);
+                let batch: Vec<Event> = idx.iter().map(|&i| events[i].clone()).collect();
+                async move {
+                    let result = match target {
+                        None => Err(Status::unavailable(format!("no known replica of shard {shard}"))),
+                        Some(addr) => match self.grpc(&addr) {
+                            Ok(mut c) => {
+                                c.ingest(self.request(IngestRequest { events: batch })).await.map(|r| r.into_inner())
+                            }
+                            Err(e) => Err(e),
+                        },
+                    };
+                    (shard, idx, result)
+                }
+            });
+            let mut stale = false;
+            let mut next = Vec::new();
+            for (shard, idx, result) in join_all(sends).await {
+                match result {
+                    Ok(resp) => {
+                        if resp.epoch > self.inner.routing.read().expect("routing lock").epoch {
+                            stale = true;
+                        }
+                        for (&i, r) in idx.iter().zip(resp.results.iter()) {
+                            match EventStatus::try_from(r.status).unwrap_or(EventStatus::Unspecified) {
+                                EventStatus::Applied => outcomes[i] = Some(Outcome::Ok { duplicate: false }),
+                                EventStatus::Duplicate => outcomes[i] = Some(Outcome::Ok { duplicate: true }),
+                                EventStatus::NotLeader => {
+                                    let mut routing = self.inner.routing.write().expect("routing lock");
+                                    if r.leader_id != 0 {
+                                        routing.set_leader(shard, r.leader_id, &r.leader_addr);
+                                    } else {
+                                        routing.forget_leader(shard);
+                                        stale = true;
+                                    }
+                                    reasons[i] = format!("shard {shard}: not leader");
+                                    next.push(i);
+                                }
+                                EventStatus::Indeterminate => {
+                                    maybe_applied[i] = true;
+                                    reasons[i] = format!("shard {shard}: {}", r.message);
+                                    next.push(i);
+                                }
+                                _ => {
+                                    reasons[i] = format!("shard {shard}: {}", r.message);
+                                    next.push(i);
+                                }
+                            }
+                        }
+                        // A reply shorter than the request leaves the rest unanswered: retry them.
+                        for &i in idx.iter().skip(resp.results.len()) {
+                            maybe_applied[i] = true;
+                            next.push(i);
+                        }
+                    }
+                    Err(s) if s.code() == Code::InvalidArgument => {
+                        return Err(ClientError::Rejected(s.message().into()))
+                    }
+                    Err(s) => {
+                        stale = true;
+                        self.inner.routing.write().expect("routing lock").forget_leader(shard);
+                        for &i in &idx {
+                            maybe_applied[i] |= !status_is_definite(&s);
+                            reasons[i] = format!("shard {shard}: {:?}: {}", s.code(), s.message());
+                            next.push(i);
+                        }
+                    }
+                }
+            }
+            pending = next;
+            if pending.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                for &i in &pending {
+                    let reason = std::mem::take(&mut reasons[i]);
+                    outcomes[i] = Some(if maybe_applied[i] {
+                        Outcome::Indeterminate { reason }
+                    } else {
+                        Outcome::Failed { reason }
+                    });
+                }
+                break;
+            }
+            if stale {
+                self.maybe_refresh().await;
+            }
+            self.backoff(attempt, deadline).await;
+            attempt += 1;
+        }
+        Ok(outcomes.into_iter().map(|o| o.expect("every event settled")).collect())
+    }
+
+    /// Reads a user's profile: linearizable on the shard leader, or from any replica with
+    /// `stale_ok`. `None` if the user has no events.
+    pub async fn get_profile(&self, user_id: &str, stale_ok: bool) -> Result<Option<Profile>, ClientError> {
+        let deadline = Instant::now() + self.inner.opts.deadline;
+        let shard = self.shard_of(user_id);
+        let mut hinted: Option<String> = None;
+        let mut tried = HashSet::new();
+        let mut last = String::new();
+        for attempt in 0.. {
+            let target =
+                hinted.take().or_else(|| self.inner.routing.read().expect("routing lock").target(shard, attempt));
+            let Some(addr) = target else {
+                return Err(ClientError::Unavailable(format!("no known replica of shard {shard}")));
+            };
+            tried.insert(addr.clone());
+            let req = GetProfileRequest { user_id: user_id.to_string(), stale_ok };
+            let result = match self.grpc(&addr) {
+                Ok(mut c) => c.get_profile(self.request(req)).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    return Ok(if r.found { r.profile } else { None });
+                }
+                Err(s) if s.code() == Code::InvalidArgument => return Err(ClientError::Rejected(s.message().into())),
+                Err(s) => {
+                    if let Some(leader) = s.metadata().get(LEADER_ADDR_HEADER).and_then(|v| v.to_str().ok()) {
+                        hinted = Some(leader.to_string());
+                    } else {
+                        self.maybe_refresh().await;
+                    }
+                    last = format!("{addr}: {:?}: {}", s.code(), s.message());
+                }
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            if hinted.is_none() {
+                self.backoff(attempt, deadline).await;
+            }
+        }
+        Err(ClientError::DeadlineExceeded(format!("reading profile of {user_id}: tried {tried:?}; last error {last}")))
+    }
+
+    /// `ClusterStatus` from the first node that answers.
+    pub async fn cluster_status(&self) -> Result<ClusterStatusResponse, ClientError> {
+        let mut errors = Vec::new();
+        for addr in self.known_addrs() {
+            let r = match self.grpc(&addr) {
+                Ok(mut c) => c.cluster_status(self.request(ClusterStatusRequest {})).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(e) => errors.push(format!("{addr}: {}", e.message())),
+            }
+        }
+        Err(ClientError::Unavailable(errors.join("; ")))
+    }
+}

@@ -1,0 +1,227 @@
+//! The public gRPC services: `Traceo` (ingest, profiles, cluster status) and `Membership` (join).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use client::proto::membership_server::Membership;
+use client::proto::traceo_server::Traceo;
+use client::proto::{
+    ClusterStatusRequest, ClusterStatusResponse, Event, EventResult, EventStatus, GetProfileRequest,
+    GetProfileResponse, IngestRequest, IngestResponse, JoinRequest, JoinResponse,
+};
+use client::LEADER_ADDR_HEADER;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use raft::{Applied, Command, CommandResult, MetaCommand, NodeInfo};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use crate::convert::{event_from_proto, profile_to_proto};
+use crate::shared::{now_ms, Shared};
+use crate::status::cluster_status;
+
+#[derive(Clone)]
+pub struct Api {
+    pub shared: Arc<Shared>,
+}
+
+fn result(status: EventStatus, shard: u32, message: impl Into<String>) -> EventResult {
+    EventResult { status: status as i32, shard, message: message.into(), ..Default::default() }
+}
+
+/// A `FAILED_PRECONDITION` status pointing at the leader, when known.
+fn not_leader(what: &str, leader: Option<(u64, NodeInfo)>) -> Status {
+    let mut s = Status::failed_precondition(format!("not the leader of {what}"));
+    if let Some((_, node)) = leader {
+        if let Ok(v) = node.addr.parse() {
+            s.metadata_mut().insert(LEADER_ADDR_HEADER, v);
+        }
+    }
+    s
+}
+
+impl Api {
+    /// Proposes one shard's part of a batch and answers each of its events.
+    async fn ingest_shard(&self, shard: u32, events: Vec<&Event>) -> Vec<EventResult> {
+        let n = events.len();
+        let all = |r: EventResult| vec![r; n];
+        let Some(group) = self.shared.multi.group(shard) else {
+            let hint = self.shared.placement_leader_hint(shard);
+            let mut r = result(EventStatus::NotLeader, shard, "shard not hosted on this node");
+            if let Some((id, info)) = hint {
+                r.leader_id = id;
+                r.leader_addr = info.addr;
+            }
+            return all(r);
+        };
+        // Refuse up front when another node leads: definitely not applied, and cheap.
+        let leader = group.raft.current_leader().await;
+        if leader != Some(self.shared.multi.node_id()) {
+            let mut r = result(EventStatus::NotLeader, shard, "not the shard leader");
+            if let Some((id, info)) = leader.and_then(|id| self.shared.node_info(&group, id).map(|i| (id, i))) {
+                r.leader_id = id;
+                r.leader_addr = info.addr;
+            } else {
+                r.status = EventStatus::Unavailable as i32;
+                r.message = "shard has no leader right now".into();
+            }
+            return all(r);
+        }
+        let mut domain = Vec::with_capacity(n);
+        for e in &events {
+            match event_from_proto(e) {
+                Ok(d) => domain.push(d),
+                // Validation ran on the whole request first, so this is a bug, not bad input.
+                Err(field) => {
+                    return all(result(EventStatus::Unavailable, shard, format!("unconvertible field {field}")))
+                }
+            }
+        }
+        let Ok(_permit) = self.shared.inflight.clone().acquire_owned().await else {
+            return all(result(EventStatus::Unavailable, shard, "node is shutting down"));
+        };
+        let timeout = Duration::from_millis(self.shared.config.request_timeout_ms);
+        match tokio::time::timeout(timeout, group.raft.client_write(Command::Ingest(domain))).await {
+            Ok(Ok(resp)) => match resp.data {
+                CommandResult::Ingest(applied) if applied.len() == n => applied
+                    .into_iter()
+                    .map(|a| match a {
+                        Applied::New => result(EventStatus::Applied, shard, ""),
+                        Applied::Duplicate => result(EventStatus::Duplicate, shard, ""),
+                    })
+                    .collect(),
+                other => all(result(EventStatus::Indeterminate, shard, format!("unexpected apply result {other:?}"))),
+            },
+            // openraft answers ForwardToLeader only for entries it never appended or truncated:
+            // they are definitely not applied.
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                let mut r = result(EventStatus::NotLeader, shard, "leadership changed");
+                r.leader_id = f.leader_id.unwrap_or(0);
+                r.leader_addr = f.leader_node.map(|n| n.addr).unwrap_or_default();
+                all(r)
+            }
+            Ok(Err(e)) => all(result(EventStatus::Indeterminate, shard, format!("raft: {e}"))),
+            Err(_) => all(result(EventStatus::Indeterminate, shard, format!("not committed within {timeout:?}"))),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Traceo for Api {
+    #[instrument(skip_all, fields(events))]
+    async fn ingest(&self, request: Request<IngestRequest>) -> Result<Response<IngestResponse>, Status> {
+        let started = Instant::now();
+        self.shared.metrics.ingest_requests.inc();
+        let events = request.into_inner().events;
+        tracing::Span::current().record("events", events.len());
+        client::validate::validate_batch(&events, now_ms(), &self.shared.limits)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let meta = self.shared.multi.meta().borrow().clone();
+        if meta.placement.is_empty() {
+            return Err(Status::unavailable("the cluster has not placed its shards yet"));
+        }
+        let mut by_shard: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate() {
+            by_shard.entry(ring::shard_for(&e.user_id, meta.shards())).or_default().push(i);
+        }
+        let parts = by_shard.iter().map(|(shard, idx)| {
+            let evs: Vec<&Event> = idx.iter().map(|&i| &events[i]).collect();
+            self.ingest_shard(*shard, evs)
+        });
+        let answers = futures::future::join_all(parts).await;
+        let mut results = vec![EventResult::default(); events.len()];
+        for ((_, idx), answer) in by_shard.iter().zip(answers) {
+            for (&i, r) in idx.iter().zip(answer) {
+                results[i] = r;
+            }
+        }
+        for r in &results {
+            let label = EventStatus::try_from(r.status).map_or("unknown", |s| s.as_str_name());
+            self.shared.metrics.ingest_events.with_label_values(&[label]).inc();
+        }
+        self.shared.metrics.rpc_latency.with_label_values(&["ingest"]).observe(started.elapsed().as_secs_f64());
+        Ok(Response::new(IngestResponse { results, epoch: meta.epoch }))
+    }
+
+    #[instrument(skip_all, fields(user = %request.get_ref().user_id))]
+    async fn get_profile(&self, request: Request<GetProfileRequest>) -> Result<Response<GetProfileResponse>, Status> {
+        let started = Instant::now();
+        let req = request.into_inner();
+        if req.user_id.is_empty() || req.user_id.len() > self.shared.limits.max_id_bytes {
+            return Err(Status::invalid_argument("field `user_id`: must be 1-128 bytes"));
+        }
+        let shards = self.shared.multi.meta().borrow().shards();
+        if shards == 0 {
+            return Err(Status::unavailable("the cluster has not placed its shards yet"));
+        }
+        let shard = ring::shard_for(&req.user_id, shards);
+        let Some(group) = self.shared.multi.group(shard) else {
+            return Err(not_leader(
+                &format!("shard {shard} (not hosted here)"),
+                self.shared.placement_leader_hint(shard),
+            ));
+        };
+        if !req.stale_ok {
+            match group.raft.ensure_linearizable().await {
+                Ok(_) => {}
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    let hint = f.leader_id.zip(f.leader_node);
+                    return Err(not_leader(&format!("shard {shard}"), hint));
+                }
+                Err(e) => return Err(Status::unavailable(format!("shard {shard}: {e}"))),
+            }
+        }
+        let profile = raft::state_machine::read_profile(self.shared.multi.engine(), shard, &req.user_id)
+            .map_err(|e| Status::internal(format!("reading profile: {e}")))?;
+        self.shared.metrics.rpc_latency.with_label_values(&["get_profile"]).observe(started.elapsed().as_secs_f64());
+        Ok(Response::new(GetProfileResponse {
+            found: profile.is_some(),
+            profile: profile.as_ref().map(profile_to_proto),
+            shard,
+            served_by: self.shared.multi.node_id(),
+        }))
+    }
+
+    async fn cluster_status(
+        &self,
+        _request: Request<ClusterStatusRequest>,
+    ) -> Result<Response<ClusterStatusResponse>, Status> {
+        Ok(Response::new(cluster_status(&self.shared).await))
+    }
+}
+
+#[tonic::async_trait]
+impl Membership for Api {
+    #[instrument(skip_all, fields(addr = %request.get_ref().addr))]
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let req = request.into_inner();
+        if req.addr.is_empty() || !req.addr.contains(':') {
+            return Err(Status::invalid_argument("field `addr`: must be host:port"));
+        }
+        let meta_raft = self.shared.multi.meta_raft();
+        let info = NodeInfo { addr: req.addr, admin_addr: req.admin_addr, zone: req.zone, region: req.region };
+        let added = meta_raft.client_write(Command::Meta(MetaCommand::AddNode { id: None, info: info.clone() })).await;
+        let id = match added {
+            Ok(r) => match r.data {
+                CommandResult::NodeAdded { id } => id,
+                other => return Err(Status::internal(format!("unexpected result {other:?}"))),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                return Err(not_leader("the meta group", f.leader_id.zip(f.leader_node)));
+            }
+            Err(e) => return Err(Status::unavailable(format!("meta group: {e}"))),
+        };
+        // A learner of the meta group first; the placement driver promotes it to voter once it
+        // has caught up. Not blocking: the new node starts serving only after this returns.
+        let membership = meta_raft.metrics().borrow().membership_config.clone();
+        if !membership.membership().nodes().any(|(nid, _)| *nid == id) {
+            if let Err(e) = meta_raft.add_learner(id, info, false).await {
+                return Err(Status::unavailable(format!("adding node {id} to the meta group: {e}")));
+            }
+        }
+        let cluster_id =
+            self.shared.multi.meta().borrow().cluster.as_ref().map(|c| c.cluster_id.clone()).unwrap_or_default();
+        tracing::info!(node = id, "node joined");
+        Ok(Response::new(JoinResponse { node_id: id, cluster_id }))
+    }
+}

@@ -1,0 +1,188 @@
+//! A load driver shared by `demo` and `bench`: concurrent client tasks ingesting batches from the
+//! seeded behaviour generator, with per-request latency and per-event outcomes counted.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use client::{Client, Outcome};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use scoring::{Generator, GeneratorConfig};
+
+use crate::convert::event_to_proto;
+use crate::shared::now_ms;
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub clients: usize,
+    pub batch: usize,
+    /// Stop after this long…
+    pub duration: Option<Duration>,
+    /// …or after this many events, whichever comes first.
+    pub max_events: Option<u64>,
+    pub users: usize,
+    pub seed: u64,
+    pub progress: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub elapsed: Duration,
+    pub requests: u64,
+    pub events_ok: u64,
+    pub duplicates: u64,
+    pub events_failed: u64,
+    pub events_indeterminate: u64,
+    /// Request latency in microseconds.
+    pub latency_us: Option<Histogram<u64>>,
+    pub users_written: usize,
+    /// A few errors, for the summary.
+    pub sample_errors: Vec<String>,
+}
+
+impl LoadReport {
+    pub fn events_per_s(&self) -> f64 {
+        self.events_ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    pub fn latency_ms(&self, q: f64) -> f64 {
+        self.latency_us.as_ref().map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+    }
+    pub fn errors(&self) -> u64 {
+        self.events_failed + self.events_indeterminate
+    }
+}
+
+struct Shared {
+    generator: Mutex<Generator>,
+    sent: AtomicU64,
+    users: Mutex<HashSet<String>>,
+}
+
+pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
+    // Event times run from 60 days ago towards now, never into the future.
+    let span_days = 60.0;
+    let generator = Generator::new(GeneratorConfig {
+        seed: opts.seed,
+        users: opts.users,
+        start_ms: now_ms() - (span_days * 86_400_000.0) as i64,
+        ..GeneratorConfig::default()
+    });
+    let shared = Arc::new(Shared {
+        generator: Mutex::new(generator),
+        sent: AtomicU64::new(0),
+        users: Mutex::new(HashSet::new()),
+    });
+    let bar = if opts.progress { progress_bar(&opts) } else { ProgressBar::hidden() };
+    let started = Instant::now();
+    let deadline = opts.duration.map(|d| started + d);
+    let mut tasks = Vec::new();
+    for _ in 0..opts.clients.max(1) {
+        let client = client.clone();
+        let shared = shared.clone();
+        let opts = opts.clone();
+        let bar = bar.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut report = LoadReport { latency_us: Histogram::new(3).ok(), ..LoadReport::default() };
+            loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let want = opts.batch as u64;
+                let prev = shared.sent.fetch_add(want, Ordering::Relaxed);
+                let take = match opts.max_events {
+                    Some(max) if prev >= max => break,
+                    Some(max) => want.min(max - prev),
+                    None => want,
+                };
+                let batch: Vec<_> = {
+                    let mut g = shared.generator.lock().expect("generator lock");
+                    (0..take).map(|_| g.next_event()).collect()
+                };
+                let protos: Vec<_> = batch.iter().map(event_to_proto).collect();
+                let t0 = Instant::now();
+                let outcomes = client.ingest(&protos).await;
+                let us = t0.elapsed().as_micros() as u64;
+                report.requests += 1;
+                if let Some(h) = report.latency_us.as_mut() {
+                    let _ = h.record(us.max(1));
+                }
+                match outcomes {
+                    Ok(outcomes) => {
+                        let mut users = Vec::new();
+                        for (o, ev) in outcomes.iter().zip(&batch) {
+                            match o {
+                                Outcome::Ok { duplicate } => {
+                                    report.events_ok += 1;
+                                    report.duplicates += *duplicate as u64;
+                                    users.push(ev.user_id.clone());
+                                }
+                                Outcome::Failed { reason } => {
+                                    report.events_failed += 1;
+                                    keep_error(&mut report, reason);
+                                }
+                                Outcome::Indeterminate { reason } => {
+                                    report.events_indeterminate += 1;
+                                    keep_error(&mut report, reason);
+                                }
+                            }
+                        }
+                        shared.users.lock().expect("users lock").extend(users);
+                    }
+                    Err(e) => {
+                        report.events_failed += take;
+                        keep_error(&mut report, &e.to_string());
+                    }
+                }
+                bar.set_message(format!("{} events ok", shared.sent.load(Ordering::Relaxed)));
+                if opts.max_events.is_some() {
+                    bar.inc(take);
+                } else {
+                    bar.set_position(started.elapsed().as_secs());
+                }
+            }
+            report
+        }));
+    }
+    let mut total = LoadReport { latency_us: Histogram::new(3).ok(), ..LoadReport::default() };
+    for t in tasks {
+        if let Ok(r) = t.await {
+            total.requests += r.requests;
+            total.events_ok += r.events_ok;
+            total.duplicates += r.duplicates;
+            total.events_failed += r.events_failed;
+            total.events_indeterminate += r.events_indeterminate;
+            if let (Some(a), Some(b)) = (total.latency_us.as_mut(), r.latency_us.as_ref()) {
+                let _ = a.add(b);
+            }
+            for e in r.sample_errors {
+                keep_error(&mut total, &e);
+            }
+        }
+    }
+    total.elapsed = started.elapsed();
+    total.users_written = shared.users.lock().expect("users lock").len();
+    bar.finish_and_clear();
+    total
+}
+
+fn keep_error(report: &mut LoadReport, e: &str) {
+    if report.sample_errors.len() < 5 && !report.sample_errors.iter().any(|x| x == e) {
+        report.sample_errors.push(e.to_string());
+    }
+}
+
+fn progress_bar(opts: &LoadOptions) -> ProgressBar {
+    let (len, template) = match (opts.max_events, opts.duration) {
+        (Some(n), _) => (n, "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} events ({per_sec}, eta {eta})"),
+        (None, Some(d)) => (d.as_secs().max(1), "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} s  {msg}"),
+        (None, None) => (0, "{spinner} [{elapsed_precise}] {msg}"),
+    };
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

@@ -1,0 +1,125 @@
+//! `traceo node`: run one node until SIGTERM or Ctrl-C, then shut down gracefully.
+
+use std::path::PathBuf;
+
+use crate::config::NodeConfig;
+use crate::Node;
+
+/// Settings come from defaults, then `--config FILE` (TOML, same keys as the flags with `_`),
+/// then `TRACEO_*` environment variables, then flags.
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "TRACEO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (RocksDB and node identity) [default: traceo-data].
+    #[arg(long, env = "TRACEO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:7400].
+    #[arg(long, env = "TRACEO_LISTEN_ADDR")]
+    pub listen_addr: Option<String>,
+    /// Address others use to reach this node [default: the listen address].
+    #[arg(long, env = "TRACEO_ADVERTISE_ADDR")]
+    pub advertise_addr: Option<String>,
+    /// Admin HTTP address for /metrics, /healthz, /readyz [default: 127.0.0.1:7401].
+    #[arg(long, env = "TRACEO_ADMIN_ADDR")]
+    pub admin_addr: Option<String>,
+    /// Join the cluster of these nodes (comma-separated host:port) instead of founding one.
+    #[arg(long, env = "TRACEO_JOIN", value_delimiter = ',')]
+    pub join: Vec<String>,
+    /// Zone label; shard replicas are spread over zones.
+    #[arg(long, env = "TRACEO_ZONE")]
+    pub zone: Option<String>,
+    /// Region label.
+    #[arg(long, env = "TRACEO_REGION")]
+    pub region: Option<String>,
+    /// Shards of a new cluster, fixed at creation [default: 16].
+    #[arg(long, env = "TRACEO_SHARDS")]
+    pub shards: Option<u32>,
+    /// Replicas per shard of a new cluster [default: 3].
+    #[arg(long, env = "TRACEO_REPLICATION_FACTOR")]
+    pub replication_factor: Option<u32>,
+    /// RocksDB cache in MiB, memtables included [default: 256].
+    #[arg(long, env = "TRACEO_CACHE_MB")]
+    pub cache_mb: Option<usize>,
+    /// RocksDB memtable budget in MiB [default: 128].
+    #[arg(long, env = "TRACEO_MEMTABLE_MB")]
+    pub memtable_mb: Option<usize>,
+    /// Raft heartbeat interval [default: 250].
+    #[arg(long, env = "TRACEO_HEARTBEAT_MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// Raft election timeout, lower bound [default: 1000].
+    #[arg(long, env = "TRACEO_ELECTION_TIMEOUT_MIN_MS")]
+    pub election_timeout_min_ms: Option<u64>,
+    /// Raft election timeout, upper bound [default: 2000].
+    #[arg(long, env = "TRACEO_ELECTION_TIMEOUT_MAX_MS")]
+    pub election_timeout_max_ms: Option<u64>,
+    /// Ingest proposals in flight before requests wait [default: 1024].
+    #[arg(long, env = "TRACEO_MAX_INFLIGHT_PROPOSALS")]
+    pub max_inflight_proposals: Option<usize>,
+    /// Events per ingest request [default: 1000].
+    #[arg(long, env = "TRACEO_MAX_BATCH_EVENTS")]
+    pub max_batch_events: Option<usize>,
+    /// Time a proposal may take before the answer is INDETERMINATE [default: 5000].
+    #[arg(long, env = "TRACEO_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+}
+
+impl NodeArgs {
+    pub fn to_config(&self) -> anyhow::Result<NodeConfig> {
+        let mut c = match &self.config {
+            Some(p) => NodeConfig::from_toml_file(p)?,
+            None => NodeConfig::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
+        }
+        set!(
+            data_dir,
+            listen_addr,
+            admin_addr,
+            zone,
+            region,
+            shards,
+            replication_factor,
+            cache_mb,
+            memtable_mb,
+            heartbeat_ms,
+            election_timeout_min_ms,
+            election_timeout_max_ms,
+            max_inflight_proposals,
+            max_batch_events,
+            request_timeout_ms
+        );
+        if self.advertise_addr.is_some() {
+            c.advertise_addr = self.advertise_addr.clone();
+        }
+        if !self.join.is_empty() {
+            c.join = self.join.clone();
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let node = Node::start(config).await?;
+    wait_for_signal().await;
+    node.shutdown().await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! A cluster of real `traceo node` processes on loopback, in one directory: used by
+//! `traceo demo`, `traceo bench` and the integration tests. Every process is killed when the
+//! [`LocalCluster`] is dropped.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use client::{Client, ClientOptions};
+
+#[derive(Clone, Debug)]
+pub struct LocalClusterOptions {
+    pub nodes: usize,
+    pub shards: u32,
+    pub replication_factor: u32,
+    /// The `traceo` binary to run.
+    pub binary: PathBuf,
+    /// Parent of every node's data directory and log file.
+    pub dir: PathBuf,
+    /// Extra `traceo node` flags for every node.
+    pub extra_args: Vec<String>,
+    /// `RUST_LOG` of the node processes.
+    pub log_filter: String,
+}
+
+impl LocalClusterOptions {
+    pub fn new(nodes: usize, dir: &Path, binary: PathBuf) -> Self {
+        LocalClusterOptions {
+            nodes,
+            shards: 16,
+            replication_factor: 3,
+            binary,
+            dir: dir.to_path_buf(),
+            extra_args: Vec::new(),
+            log_filter: "info".into(),
+        }
+    }
+}
+
+pub struct LocalNode {
+    pub addr: String,
+    pub admin_addr: String,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+pub struct LocalCluster {
+    opts: LocalClusterOptions,
+    pub nodes: Vec<LocalNode>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl LocalCluster {
+    /// Starts every node: the first founds the cluster, the others join it.
+    pub fn start(opts: LocalClusterOptions) -> anyhow::Result<LocalCluster> {
+        anyhow::ensure!(opts.nodes >= 1, "a cluster needs at least one node");
+        std::fs::create_dir_all(&opts.dir)?;
+        let mut nodes = Vec::new();
+        let mut founder = String::new();
+        for i in 0..opts.nodes {
+            let addr = format!("127.0.0.1:{}", free_port()?);
+            let admin_addr = format!("127.0.0.1:{}", free_port()?);
+            let data_dir = opts.dir.join(format!("node-{i}"));
+            let mut args = vec![
+                "node".to_string(),
+                "--data-dir".into(),
+                data_dir.display().to_string(),
+                "--listen-addr".into(),
+                addr.clone(),
+                "--admin-addr".into(),
+                admin_addr.clone(),
+                "--zone".into(),
+                format!("zone-{}", (b'a' + (i % 3) as u8) as char),
+                "--shards".into(),
+                opts.shards.to_string(),
+                "--replication-factor".into(),
+                opts.replication_factor.to_string(),
+            ];
+            if i == 0 {
+                founder = addr.clone();
+            } else {
+                args.extend(["--join".to_string(), founder.clone()]);
+            }
+            args.extend(opts.extra_args.iter().cloned());
+            let log_path = opts.dir.join(format!("node-{i}.log"));
+            nodes.push(LocalNode { addr, admin_addr, data_dir, log_path, args, child: None });
+        }
+        let mut cluster = LocalCluster { opts, nodes };
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn(i)?;
+        }
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
+        let node = &mut self.nodes[i];
+        let log = File::options().create(true).append(true).open(&node.log_path)?;
+        let child = Command::new(&self.opts.binary)
+            .args(&node.args)
+            .env("RUST_LOG", &self.opts.log_filter)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", self.opts.binary.display()))?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    pub fn seeds(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr.clone()).collect()
+    }
+
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].child.as_ref().map(|c| c.id())
+    }
+
+    pub fn index_of_addr(&self, addr: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.addr == addr)
+    }
+
+    /// Waits until every running node reports the cluster placed and all its shards led.
+    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<Client> {
+        let deadline = Instant::now() + timeout;
+        let opts = ClientOptions { rpc_timeout: Duration::from_secs(1), ..ClientOptions::default() };
+        loop {
+            if let Ok(client) = Client::connect(self.seeds(), opts.clone()).await {
+                let answers = client.cluster_status_all().await;
+                let running: Vec<&String> = self.nodes.iter().filter(|n| n.child.is_some()).map(|n| &n.addr).collect();
+                let ready = answers
+                    .iter()
+                    .filter(|(a, _)| running.contains(&a))
+                    .all(|(_, r)| r.as_ref().is_ok_and(|s| s.ready));
+                if ready && answers.iter().filter(|(a, _)| running.contains(&a)).count() == running.len() {
+                    client.refresh_routing().await?;
+                    return Ok(client);
+                }
+            }
+            if Instant::now() >= deadline {
+                let logs: Vec<String> = self.nodes.iter().map(|n| n.log_path.display().to_string()).collect();
+                anyhow::bail!("cluster not ready within {timeout:?}; node logs: {}", logs.join(", "));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to flush anything.
+    pub fn kill(&mut self, i: usize) -> anyhow::Result<()> {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped node again with its data directory (it resumes its stored identity).
+    pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(self.nodes[i].child.is_none(), "node {i} is still running");
+        self.spawn(i)
+    }
+
+    /// SIGTERM to every node, then waits (SIGKILL after `grace`).
+    pub fn terminate_all(&mut self, grace: Duration) {
+        for n in &mut self.nodes {
+            if let Some(c) = &n.child {
+                // SAFETY: plain kill(2) on a child pid we own and have not reaped yet.
+                unsafe {
+                    libc::kill(c.id() as i32, libc::SIGTERM);
+                }
+            }
+        }
+        let deadline = Instant::now() + grace;
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                loop {
+                    match c.try_wait() {
+                        Ok(Some(_)) => break,
+                        Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                        _ => {
+                            let _ = c.kill();
+                            let _ = c.wait();
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bytes on disk under every node's data directory.
+    pub fn disk_bytes(&self) -> u64 {
+        self.nodes.iter().map(|n| dir_bytes(&n.data_dir)).sum()
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+pub fn dir_bytes(path: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(path) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,22 @@
+//! `traceo`: thin entry point; the commands live in `node::cli`.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = node::cli::Cli::parse();
+    node::cli::init_tracing(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(node::cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

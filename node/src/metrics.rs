@@ -1,0 +1,140 @@
+//! Prometheus metrics of a node, defined in one registry and rendered on the admin port.
+
+use std::sync::atomic::Ordering;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use raft::MultiRaft;
+use storage::Cf;
+
+pub struct Metrics {
+    registry: Registry,
+    pub ingest_requests: IntCounter,
+    pub ingest_events: IntCounterVec,
+    pub rpc_latency: HistogramVec,
+    pub raft_term: IntGaugeVec,
+    pub raft_leader: IntGaugeVec,
+    pub raft_last_log: IntGaugeVec,
+    pub raft_last_applied: IntGaugeVec,
+    pub raft_follower_lag: IntGaugeVec,
+    pub log_syncs: IntGauge,
+    pub log_appends: IntGauge,
+    pub memtable_bytes: IntGauge,
+    pub live_bytes: IntGaugeVec,
+    pub rss_bytes: IntGauge,
+}
+
+fn must<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+    r.register(Box::new(c.clone())).expect("metric names are unique");
+    c
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new_custom(Some("traceo".into()), None).expect("valid prefix");
+        let group = &["group"];
+        Metrics {
+            ingest_requests: must(&r, IntCounter::new("ingest_requests_total", "Ingest requests received").unwrap()),
+            ingest_events: must(
+                &r,
+                IntCounterVec::new(Opts::new("ingest_events_total", "Events answered, by status"), &["status"])
+                    .unwrap(),
+            ),
+            rpc_latency: must(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new("rpc_latency_seconds", "Latency of client RPCs handled by this node")
+                        .buckets(prometheus::exponential_buckets(0.0002, 2.0, 16).unwrap()),
+                    &["rpc"],
+                )
+                .unwrap(),
+            ),
+            raft_term: must(&r, IntGaugeVec::new(Opts::new("raft_term", "Current term per group"), group).unwrap()),
+            raft_leader: must(
+                &r,
+                IntGaugeVec::new(Opts::new("raft_leader", "Leader node id per group (0 unknown)"), group).unwrap(),
+            ),
+            raft_last_log: must(
+                &r,
+                IntGaugeVec::new(Opts::new("raft_last_log_index", "Last log index per group"), group).unwrap(),
+            ),
+            raft_last_applied: must(
+                &r,
+                IntGaugeVec::new(Opts::new("raft_last_applied_index", "Last applied index per group"), group).unwrap(),
+            ),
+            raft_follower_lag: must(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("raft_follower_lag_entries", "Entries a follower is behind (on the leader)"),
+                    &["group", "follower"],
+                )
+                .unwrap(),
+            ),
+            log_syncs: must(&r, IntGauge::new("log_syncs_total", "WAL fsyncs (group commits)").unwrap()),
+            log_appends: must(&r, IntGauge::new("log_appends_total", "Raft log appends made durable").unwrap()),
+            memtable_bytes: must(&r, IntGauge::new("rocksdb_memtable_bytes", "RocksDB memtable bytes").unwrap()),
+            live_bytes: must(
+                &r,
+                IntGaugeVec::new(Opts::new("rocksdb_live_data_bytes", "Estimated live bytes per family"), &["cf"])
+                    .unwrap(),
+            ),
+            rss_bytes: must(&r, IntGauge::new("process_resident_bytes", "Resident memory of the node").unwrap()),
+            registry: r,
+        }
+    }
+
+    /// Refreshes gauges that mirror Raft and RocksDB state.
+    pub fn sample(&self, multi: &MultiRaft) {
+        let mut groups = multi.shards();
+        groups.push(multi.group(raft::META_GROUP).expect("meta group"));
+        for g in groups {
+            let m = g.raft.metrics().borrow().clone();
+            let name = if g.group == raft::META_GROUP { "meta".to_string() } else { g.group.to_string() };
+            let l = [name.as_str()];
+            self.raft_term.with_label_values(&l).set(m.current_term as i64);
+            self.raft_leader.with_label_values(&l).set(m.current_leader.unwrap_or(0) as i64);
+            self.raft_last_log.with_label_values(&l).set(m.last_log_index.unwrap_or(0) as i64);
+            self.raft_last_applied.with_label_values(&l).set(m.last_applied.map_or(0, |x| x.index) as i64);
+            if let Some(rep) = &m.replication {
+                let last = m.last_log_index.unwrap_or(0);
+                for (node, matched) in rep {
+                    let lag = last.saturating_sub(matched.map_or(0, |x| x.index));
+                    self.raft_follower_lag.with_label_values(&[name.as_str(), &node.to_string()]).set(lag as i64);
+                }
+            }
+        }
+        let fs = multi.flush_stats();
+        self.log_syncs.set(fs.syncs.load(Ordering::Relaxed) as i64);
+        self.log_appends.set(fs.appends.load(Ordering::Relaxed) as i64);
+        let engine = multi.engine();
+        self.memtable_bytes.set(engine.memtable_bytes() as i64);
+        for cf in Cf::ALL {
+            self.live_bytes.with_label_values(&[cf.name()]).set(engine.estimated_live_bytes(cf) as i64);
+        }
+        self.rss_bytes.set(resident_bytes().unwrap_or(0) as i64);
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Resident set size of a process, from `/proc/<pid>/statm` (Linux).
+pub fn resident_bytes_of(pid: &str) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+pub fn resident_bytes() -> Option<u64> {
+    resident_bytes_of("self")
+}

@@ -1,0 +1,151 @@
+//! [`Node::start`]: everything a `traceo node` process runs, startable in-process by tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use client::proto::membership_server::MembershipServer;
+use client::proto::traceo_server::TraceoServer;
+use raft::{MultiRaft, NodeInfo, RaftOptions};
+use storage::{Engine, EngineOptions};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::Api;
+use crate::bootstrap;
+use crate::config::NodeConfig;
+use crate::driver;
+use crate::metrics::Metrics;
+use crate::shared::Shared;
+
+/// A running node. Dropping it does not stop it; call [`Node::shutdown`].
+pub struct Node {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    engine: Arc<Engine>,
+}
+
+impl Node {
+    /// Validates `config`, opens storage, finds or joins the cluster, and serves.
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+        let engine_opts = EngineOptions {
+            cache_bytes: config.cache_mb << 20,
+            memtable_bytes: config.memtable_mb << 20,
+            ..EngineOptions::default()
+        };
+        let engine = Arc::new(
+            Engine::open(&config.data_dir.join("db"), &engine_opts)
+                .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
+        );
+        let grpc_listener = TcpListener::bind(&config.listen_addr)
+            .await
+            .with_context(|| format!("listen_addr {}: cannot listen", config.listen_addr))?;
+        let admin_listener = TcpListener::bind(&config.admin_addr)
+            .await
+            .with_context(|| format!("admin_addr {}: cannot listen", config.admin_addr))?;
+        let info = NodeInfo {
+            addr: config.advertise().to_string(),
+            admin_addr: config.admin_addr.clone(),
+            zone: config.zone.clone(),
+            region: config.region.clone(),
+        };
+
+        let stored = bootstrap::stored_node_id(&engine)?;
+        let founding = stored.is_none() && config.join.is_empty();
+        let node_id = match stored {
+            Some(id) => id,
+            None if founding => bootstrap::FOUNDER_ID,
+            None => bootstrap::join(&config.join, &info, Duration::from_secs(60)).await?,
+        };
+        tracing::info!(node_id, addr = %info.addr, "starting node");
+
+        let raft_opts = RaftOptions {
+            heartbeat_ms: config.heartbeat_ms,
+            election_timeout_min_ms: config.election_timeout_min_ms,
+            election_timeout_max_ms: config.election_timeout_max_ms,
+            snapshot_after_entries: config.snapshot_after_entries,
+            ..RaftOptions::default()
+        };
+        let multi = MultiRaft::start(node_id, engine.clone(), &raft_opts).await?;
+        let shared = Arc::new(Shared {
+            multi: multi.clone(),
+            limits: client::Limits { max_batch_events: config.max_batch_events, ..client::Limits::default() },
+            inflight: Arc::new(Semaphore::new(config.max_inflight_proposals)),
+            metrics: Metrics::new(),
+            info: info.clone(),
+            config: config.clone(),
+        });
+
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(serve_grpc(shared.clone(), grpc_listener, stop_rx.clone())));
+        tasks.push(tokio::spawn(serve_admin(shared.clone(), admin_listener, stop_rx.clone())));
+
+        if founding {
+            bootstrap::found(&multi, &config, &info).await?;
+        }
+        if stored.is_none() {
+            bootstrap::store_node_id(&engine, node_id)?;
+        }
+        tasks.push(tokio::spawn(driver::run_placement_driver(shared.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(driver::run_reconciler(shared.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(driver::run_metrics_sampler(shared.clone(), stop_rx)));
+        Ok(Node { shared, stop, tasks, engine })
+    }
+
+    pub fn node_id(&self) -> raft::NodeId {
+        self.shared.multi.node_id()
+    }
+
+    pub fn multi(&self) -> &Arc<MultiRaft> {
+        &self.shared.multi
+    }
+
+    /// Stops serving, stops every Raft group and makes every write durable.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!(node_id = self.node_id(), "shutting down");
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        self.shared.multi.shutdown().await;
+        self.engine.sync_wal()?;
+        Ok(())
+    }
+}
+
+async fn serve_grpc(shared: Arc<Shared>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let api = Api { shared: shared.clone() };
+    let max = shared.config.max_request_mb << 20;
+    let result = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(256)
+        .tcp_nodelay(true)
+        .add_service(TraceoServer::new(api.clone()).max_decoding_message_size(max))
+        .add_service(MembershipServer::new(api))
+        .add_service(raft::network::PeerService::new(shared.multi.clone()).into_server())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = stop.changed().await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!("gRPC server: {e}");
+    }
+}
+
+async fn serve_admin(shared: Arc<Shared>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let app = crate::admin::router(shared);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!("admin server: {e}");
+    }
+}

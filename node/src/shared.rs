@@ -1,0 +1,42 @@
+//! State shared by a node's services and background tasks.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use raft::{GroupHandle, MultiRaft, NodeId, NodeInfo};
+use tokio::sync::Semaphore;
+
+use crate::config::NodeConfig;
+use crate::metrics::Metrics;
+
+pub struct Shared {
+    pub multi: Arc<MultiRaft>,
+    pub config: NodeConfig,
+    pub info: NodeInfo,
+    pub metrics: Metrics,
+    pub limits: client::Limits,
+    /// Bounds ingest proposals in flight on this node.
+    pub inflight: Arc<Semaphore>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Shared {
+    /// Address of node `id` as known to `group`'s membership, or else to the meta state.
+    pub fn node_info(&self, group: &GroupHandle, id: NodeId) -> Option<NodeInfo> {
+        let m = group.raft.metrics().borrow().membership_config.clone();
+        if let Some(n) = m.membership().get_node(&id) {
+            return Some(n.clone());
+        }
+        self.multi.meta().borrow().nodes.get(&id).cloned()
+    }
+
+    /// For a shard this node does not host: the placement's preferred leader, as a hint.
+    pub fn placement_leader_hint(&self, shard: u32) -> Option<(NodeId, NodeInfo)> {
+        let meta = self.multi.meta().borrow().clone();
+        let first = *meta.replicas(shard).first()?;
+        meta.nodes.get(&first).map(|n| (first, n.clone()))
+    }
+}

@@ -1,0 +1,76 @@
+//! `ClusterStatus` as seen from this node: meta state plus its own replicas' Raft state.
+
+use client::proto::{ClusterStatusResponse, FollowerProgress, NodeStatus, ShardStatus};
+use openraft::ServerState;
+
+use crate::shared::Shared;
+
+fn role(s: ServerState) -> &'static str {
+    match s {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}
+
+pub async fn cluster_status(shared: &Shared) -> ClusterStatusResponse {
+    let meta = shared.multi.meta().borrow().clone();
+    let meta_metrics = shared.multi.meta_raft().metrics().borrow().clone();
+    let mut shard_status = Vec::with_capacity(meta.placement.len());
+    let mut ready = !meta.placement.is_empty();
+    for (shard, replicas) in meta.placement.iter().enumerate() {
+        let shard = shard as u32;
+        let mut s = ShardStatus { shard, replicas: replicas.clone(), ..Default::default() };
+        if let Some(g) = shared.multi.group(shard) {
+            let m = g.raft.metrics().borrow().clone();
+            s.hosted = true;
+            s.leader_id = m.current_leader.unwrap_or(0);
+            s.leader_addr = m
+                .current_leader
+                .and_then(|l| m.membership_config.membership().get_node(&l).map(|n| n.addr.clone()))
+                .unwrap_or_default();
+            s.term = m.current_term;
+            s.role = role(m.state).into();
+            s.last_log_index = m.last_log_index.unwrap_or(0);
+            s.last_applied_index = m.last_applied.map_or(0, |l| l.index);
+            if let Some(rep) = &m.replication {
+                s.followers = rep
+                    .iter()
+                    .filter(|(id, _)| **id != shared.multi.node_id())
+                    .map(|(id, matched)| FollowerProgress {
+                        node_id: *id,
+                        matched_index: matched.map_or(0, |l| l.index),
+                    })
+                    .collect();
+            }
+            ready &= m.current_leader.is_some();
+        } else if replicas.contains(&shared.multi.node_id()) {
+            ready = false;
+        }
+        shard_status.push(s);
+    }
+    let cluster = meta.cluster.clone().unwrap_or_default();
+    ClusterStatusResponse {
+        cluster_id: cluster.cluster_id,
+        epoch: meta.epoch,
+        shards: if meta.placement.is_empty() { 0 } else { cluster.shards },
+        replication_factor: cluster.replication_factor,
+        nodes: meta
+            .nodes
+            .iter()
+            .map(|(id, n)| NodeStatus {
+                id: *id,
+                addr: n.addr.clone(),
+                admin_addr: n.admin_addr.clone(),
+                zone: n.zone.clone(),
+                region: n.region.clone(),
+            })
+            .collect(),
+        shard_status,
+        node_id: shared.multi.node_id(),
+        meta_leader: meta_metrics.current_leader.unwrap_or(0),
+        ready: ready && meta_metrics.current_leader.is_some(),
+    }
+}

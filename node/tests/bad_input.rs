@@ -1,0 +1,73 @@
+//! Each kind of bad input is rejected with INVALID_ARGUMENT naming the event and the field, and
+//! nothing of the batch is written — checked against a real node process, bypassing the client's
+//! own validation so the server's is what is tested.
+
+mod common;
+
+use client::proto::traceo_client::TraceoClient;
+use client::proto::{Event, Geo, GetProfileRequest, IngestRequest};
+use common::{event, now_ms, start_cluster};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_rejected_whole_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cluster, client) = start_cluster(dir.path(), 1, 4, 1).await;
+    let mut raw = TraceoClient::connect(format!("http://{}", cluster.nodes[0].addr)).await.unwrap();
+    let now = now_ms();
+    let geo = |lat: f64, lon: f64| Some(Geo { lat, lon, country: "NO".into() });
+    let cases: Vec<(&str, Event, &str)> = vec![
+        ("empty event id", Event { event_id: String::new(), ..event("u", "x", now) }, "event_id"),
+        ("empty user id", Event { user_id: String::new(), ..event("u", "x", now) }, "user_id"),
+        ("over-long user id", Event { user_id: "u".repeat(200), ..event("u", "x", now) }, "user_id"),
+        ("NaN latitude", Event { geo: geo(f64::NAN, 1.0), ..event("u", "x", now) }, "geo.lat"),
+        ("latitude out of range", Event { geo: geo(95.0, 1.0), ..event("u", "x", now) }, "geo.lat"),
+        ("longitude out of range", Event { geo: geo(1.0, 200.0), ..event("u", "x", now) }, "geo.lon"),
+        ("invalid IP", Event { ip: Some("10.0.0.300".into()), ..event("u", "x", now) }, "ip"),
+        ("event time far in the future", event("u", "x", now + 86_400_000), "time_ms"),
+        ("unknown kind", Event { kind: 42, ..event("u", "x", now) }, "kind"),
+    ];
+    for (i, (what, bad, field)) in cases.into_iter().enumerate() {
+        let victim = format!("victim-{i}");
+        // A valid event for another user first: it must not be written either.
+        let good = event(&victim, "good-1", now);
+        let err = raw.ingest(IngestRequest { events: vec![good, bad] }).await.expect_err(what);
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{what}: {err:?}");
+        assert!(err.message().contains(&format!("field `{field}`")), "{what}: message {:?}", err.message());
+        assert!(err.message().starts_with("event 1 "), "{what}: names the event: {:?}", err.message());
+        let p = raw.get_profile(GetProfileRequest { user_id: victim.clone(), stale_ok: false }).await.unwrap();
+        assert!(!p.into_inner().found, "{what}: nothing of the batch may be written");
+    }
+
+    // An oversize batch.
+    let big: Vec<Event> = (0..1001).map(|i| event("bulk", &format!("b{i}"), now)).collect();
+    let err = raw.ingest(IngestRequest { events: big }).await.expect_err("oversize batch");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("field `events`"), "{}", err.message());
+    let p = raw.get_profile(GetProfileRequest { user_id: "bulk".into(), stale_ok: false }).await.unwrap();
+    assert!(!p.into_inner().found);
+
+    // The client refuses the same input before sending anything.
+    let e = client.ingest(&[event("c", "1", now), Event { kind: 42, ..event("c", "2", now) }]).await.unwrap_err();
+    assert!(matches!(e, client::ClientError::InvalidArgument(ref f) if f.field == "kind" && f.index == 1), "{e}");
+
+    // And a good batch is applied, with duplicates recognised.
+    let ok = client.ingest(&[event("c", "1", now), event("c", "2", now)]).await.unwrap();
+    assert!(ok.iter().all(|o| *o == client::Outcome::Ok { duplicate: false }), "{ok:?}");
+    let again = client.ingest(&[event("c", "1", now)]).await.unwrap();
+    assert_eq!(again, vec![client::Outcome::Ok { duplicate: true }]);
+    let p = client.get_profile("c", false).await.unwrap().expect("profile of c");
+    assert_eq!(p.events_applied, 2);
+    cluster.terminate_all(std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn node_refuses_bad_configuration_naming_the_setting() {
+    let out = std::process::Command::new(common::binary())
+        .args(["node", "--shards", "0", "--data-dir", "/tmp/traceo-never-created"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`shards`"), "stderr: {stderr}");
+    assert!(!std::path::Path::new("/tmp/traceo-never-created").exists());
+}

@@ -1,0 +1,198 @@
+//! Peer RPC over tonic: the client side ([`PeerNetworkFactory`], one per group, sharing one
+//! connection per peer address) and the server side ([`PeerService`], one per node, dispatching
+//! on the group id carried in every message).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use storage::keys::GroupId;
+use storage::{decode, encode};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use crate::multi::MultiRaft;
+use crate::proto::raft_peer_client::RaftPeerClient;
+use crate::proto::raft_peer_server::RaftPeer;
+use crate::proto::RaftMessage;
+use crate::types::{NodeId, NodeInfo, TypeConfig};
+
+/// Largest peer message accepted (snapshot chunks and append batches stay well below).
+pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
+
+/// One lazily connected, multiplexed channel per peer address, shared by all groups.
+#[derive(Clone, Default)]
+pub struct ChannelPool {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl ChannelPool {
+    pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let mut map = self.channels.lock().expect("channel pool lock");
+        if let Some(ch) = map.get(addr) {
+            return Ok(ch.clone());
+        }
+        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        map.insert(addr.to_string(), ch.clone());
+        Ok(ch)
+    }
+}
+
+pub struct PeerNetworkFactory {
+    pub group: GroupId,
+    pub pool: ChannelPool,
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
+        PeerClient { group: self.group, target, node: node.clone(), pool: self.pool.clone() }
+    }
+}
+
+pub struct PeerClient {
+    group: GroupId,
+    target: NodeId,
+    node: NodeInfo,
+    pool: ChannelPool,
+}
+
+#[derive(Clone, Copy)]
+enum Rpc {
+    Append,
+    Vote,
+    Snapshot,
+}
+
+impl PeerClient {
+    async fn call<Req, Resp, E>(
+        &self,
+        rpc: Rpc,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let channel = self.pool.get(&self.node.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        let mut client = RaftPeerClient::new(channel)
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+        let mut request = Request::new(RaftMessage { group: self.group, payload: encode(req) });
+        request.set_timeout(timeout);
+        let reply = match rpc {
+            Rpc::Append => client.append_entries(request).await,
+            Rpc::Vote => client.vote(request).await,
+            Rpc::Snapshot => client.install_snapshot(request).await,
+        };
+        let payload = match reply {
+            Ok(r) => r.into_inner().payload,
+            // Refused or dropped connections: the peer is down; openraft backs off.
+            Err(s) if s.code() == tonic::Code::Unavailable => return Err(RPCError::Unreachable(Unreachable::new(&s))),
+            Err(s) => return Err(RPCError::Network(NetworkError::new(&s))),
+        };
+        let result: Result<Resp, RaftError<NodeId, E>> =
+            decode(&payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
+        self.call(Rpc::Append, &rpc, option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        self.call(Rpc::Snapshot, &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
+        self.call(Rpc::Vote, &rpc, option.hard_ttl()).await
+    }
+}
+
+/// The node's peer service: finds the addressed group and hands it the message.
+#[derive(Clone)]
+pub struct PeerService {
+    multi: Arc<MultiRaft>,
+}
+
+impl PeerService {
+    pub fn new(multi: Arc<MultiRaft>) -> PeerService {
+        PeerService { multi }
+    }
+
+    pub fn into_server(self) -> crate::proto::raft_peer_server::RaftPeerServer<PeerService> {
+        crate::proto::raft_peer_server::RaftPeerServer::new(self)
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+    }
+
+    fn raft(&self, group: GroupId) -> Result<crate::Raft, Status> {
+        self.multi
+            .group(group)
+            .map(|g| g.raft.clone())
+            .ok_or_else(|| Status::not_found(format!("group {group} is not hosted on this node")))
+    }
+}
+
+fn decode_req<T: DeserializeOwned>(m: &RaftMessage) -> Result<T, Status> {
+    decode(&m.payload).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+}
+
+fn reply<T: Serialize>(group: GroupId, value: &T) -> Response<RaftMessage> {
+    Response::new(RaftMessage { group, payload: encode(value) })
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let m = request.into_inner();
+        let raft = self.raft(m.group)?;
+        let res = raft.append_entries(decode_req(&m)?).await;
+        Ok(reply(m.group, &res))
+    }
+
+    async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let m = request.into_inner();
+        let raft = self.raft(m.group)?;
+        let res = raft.vote(decode_req(&m)?).await;
+        Ok(reply(m.group, &res))
+    }
+
+    async fn install_snapshot(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let m = request.into_inner();
+        let raft = self.raft(m.group)?;
+        let res = raft.install_snapshot(decode_req(&m)?).await;
+        Ok(reply(m.group, &res))
+    }
+}

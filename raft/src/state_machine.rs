@@ -1,0 +1,254 @@
+//! The state machine of one group. Shards fold events into profiles (deduplicating exactly by
+//! user and event id); the meta group applies [`MetaCommand`](crate::MetaCommand)s to its
+//! [`MetaState`]. Each `apply` call writes everything it changed, with the last applied log id and
+//! membership, in one RocksDB batch, so a crash never separates data from the applied index.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
+use scoring::Profile;
+use storage::keys::{group_key, GroupId};
+use storage::{decode, encode, Batch, Cf, Engine};
+use tokio::sync::watch;
+
+use crate::command::{Applied, Command, CommandResult};
+use crate::meta::MetaState;
+use crate::snapshot;
+use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+
+pub(crate) const TAG_APPLIED: u8 = 1;
+pub(crate) const TAG_MEMBERSHIP: u8 = 2;
+pub(crate) const TAG_META_STATE: u8 = 3;
+
+fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::read_state_machine(AnyError::new(&e)).into()
+}
+fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_state_machine(AnyError::new(&e)).into()
+}
+
+#[derive(Clone)]
+enum Kind {
+    Shard,
+    /// The meta group publishes its state to the node after every apply.
+    Meta(watch::Sender<Arc<MetaState>>),
+}
+
+/// State machine of one group on the shared engine. Clones share everything.
+#[derive(Clone)]
+pub struct StateMachine {
+    engine: Arc<Engine>,
+    group: GroupId,
+    kind: Kind,
+}
+
+/// Key of a user's profile in `profiles`.
+pub fn profile_key(shard: GroupId, user_id: &str) -> Vec<u8> {
+    group_key(shard, user_id.as_bytes())
+}
+
+/// Key of an applied event in `dedupe`: user and event id, so ids need only be unique per user.
+/// Ids carry no control characters (validated), so the NUL separator is unambiguous.
+pub fn dedupe_key(shard: GroupId, user_id: &str, event_id: &str) -> Vec<u8> {
+    let mut suffix = Vec::with_capacity(user_id.len() + 1 + event_id.len());
+    suffix.extend_from_slice(user_id.as_bytes());
+    suffix.push(0);
+    suffix.extend_from_slice(event_id.as_bytes());
+    group_key(shard, &suffix)
+}
+
+/// Reads a user's profile as last applied on this replica.
+pub fn read_profile(engine: &Engine, shard: GroupId, user_id: &str) -> Result<Option<Profile>, storage::StorageError> {
+    match engine.get(Cf::Profiles, &profile_key(shard, user_id))? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+    }
+}
+
+impl StateMachine {
+    pub fn shard(engine: Arc<Engine>, group: GroupId) -> StateMachine {
+        StateMachine { engine, group, kind: Kind::Shard }
+    }
+
+    /// The meta group's state machine; its state is loaded now and published on every change.
+    pub fn meta(
+        engine: Arc<Engine>,
+        group: GroupId,
+    ) -> Result<(StateMachine, watch::Receiver<Arc<MetaState>>), storage::StorageError> {
+        let state: MetaState = match engine.get(Cf::SmMeta, &group_key(group, &[TAG_META_STATE]))? {
+            Some(b) => decode(&b)?,
+            None => MetaState::default(),
+        };
+        let (tx, rx) = watch::channel(Arc::new(state));
+        Ok((StateMachine { engine, group, kind: Kind::Meta(tx) }, rx))
+    }
+
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    fn meta_key(&self, tag: u8) -> Vec<u8> {
+        group_key(self.group, &[tag])
+    }
+
+    fn reload_meta(&self) -> Result<(), storage::StorageError> {
+        if let Kind::Meta(tx) = &self.kind {
+            let state = match self.engine.get(Cf::SmMeta, &self.meta_key(TAG_META_STATE))? {
+                Some(b) => decode(&b)?,
+                None => MetaState::default(),
+            };
+            tx.send_replace(Arc::new(state));
+        }
+        Ok(())
+    }
+
+    fn apply_ingest(
+        &self,
+        events: &[scoring::Event],
+        batch: &mut Batch,
+        profiles: &mut HashMap<String, Profile>,
+        applied_now: &mut std::collections::HashSet<Vec<u8>>,
+        index: u64,
+    ) -> Result<Vec<Applied>, StorageError> {
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events {
+            let dk = dedupe_key(self.group, &ev.user_id, &ev.event_id);
+            let seen = applied_now.contains(&dk) || self.engine.get(Cf::Dedupe, &dk).map_err(sm_read_err)?.is_some();
+            if seen {
+                out.push(Applied::Duplicate);
+                continue;
+            }
+            if !profiles.contains_key(&ev.user_id) {
+                let p = read_profile(&self.engine, self.group, &ev.user_id)
+                    .map_err(sm_read_err)?
+                    .unwrap_or_else(|| Profile::new(&ev.user_id));
+                profiles.insert(ev.user_id.clone(), p);
+            }
+            profiles.get_mut(&ev.user_id).expect("inserted above").fold(ev);
+            batch.put(Cf::Dedupe, dk.clone(), encode(&index));
+            applied_now.insert(dk);
+            out.push(Applied::New);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let engine = self.engine.clone();
+        let group = self.group;
+        let built = tokio::task::spawn_blocking(move || snapshot::build(&engine, group))
+            .await
+            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))??;
+        Ok(built)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let applied: Option<LogId> =
+            match self.engine.get(Cf::SmMeta, &self.meta_key(TAG_APPLIED)).map_err(sm_read_err)? {
+                Some(b) => decode(&b).map_err(sm_read_err)?,
+                None => None,
+            };
+        let membership = match self.engine.get(Cf::SmMeta, &self.meta_key(TAG_MEMBERSHIP)).map_err(sm_read_err)? {
+            Some(b) => decode(&b).map_err(sm_read_err)?,
+            None => StoredMembership::default(),
+        };
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = Batch::new();
+        let mut profiles = HashMap::new();
+        let mut applied_now = std::collections::HashSet::new();
+        let mut results = Vec::new();
+        let mut last_applied = None;
+        let mut membership = None;
+        let mut meta = match &self.kind {
+            Kind::Meta(tx) => Some((**tx.borrow()).clone()),
+            Kind::Shard => None,
+        };
+        for entry in entries {
+            last_applied = Some(entry.log_id);
+            let result = match entry.payload {
+                EntryPayload::Blank => CommandResult::None,
+                EntryPayload::Membership(m) => {
+                    membership = Some(StoredMembership::new(Some(entry.log_id), m));
+                    CommandResult::None
+                }
+                EntryPayload::Normal(Command::Ingest(events)) => {
+                    if meta.is_some() {
+                        CommandResult::Rejected("ingest proposed to the meta group".into())
+                    } else {
+                        let applied = self.apply_ingest(
+                            &events,
+                            &mut batch,
+                            &mut profiles,
+                            &mut applied_now,
+                            entry.log_id.index,
+                        )?;
+                        CommandResult::Ingest(applied)
+                    }
+                }
+                EntryPayload::Normal(Command::Meta(cmd)) => match meta.as_mut() {
+                    Some(state) => state.apply(&cmd),
+                    None => CommandResult::Rejected("meta command proposed to a shard".into()),
+                },
+            };
+            results.push(result);
+        }
+        for (user, profile) in &profiles {
+            batch.put(Cf::Profiles, profile_key(self.group, user), encode(profile));
+        }
+        if let Some(state) = &meta {
+            batch.put(Cf::SmMeta, self.meta_key(TAG_META_STATE), encode(state));
+        }
+        if let Some(m) = &membership {
+            batch.put(Cf::SmMeta, self.meta_key(TAG_MEMBERSHIP), encode(m));
+        }
+        if last_applied.is_some() {
+            batch.put(Cf::SmMeta, self.meta_key(TAG_APPLIED), encode(&last_applied));
+        }
+        self.engine.write(batch, false).map_err(sm_write_err)?;
+        if let (Some(state), Kind::Meta(tx)) = (meta, &self.kind) {
+            tx.send_replace(Arc::new(state));
+        }
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<std::io::Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(std::io::Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<std::io::Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let engine = self.engine.clone();
+        let group = self.group;
+        let meta_owned = meta.clone();
+        let data = snapshot.into_inner();
+        tokio::task::spawn_blocking(move || snapshot::install(&engine, group, &meta_owned, data))
+            .await
+            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))??;
+        self.reload_meta().map_err(sm_read_err)
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        snapshot::current(&self.engine, self.group)
+    }
+}

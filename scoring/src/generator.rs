@@ -1,0 +1,150 @@
+//! A seeded, reproducible generator of benign user behaviour.
+//!
+//! Each simulated user ([`SimUser`]) plans one local day at a time (module `planner`) into its
+//! own queue, driven by its own ChaCha8 stream (so a user's behaviour depends only on the seed and
+//! its index, not on the population size). [`Generator`] merges the per-user queues by event time
+//! with a heap keyed by `(time, source index)`, so the stream is non-decreasing in event time and
+//! ties break deterministically, and assigns event ids in emission order.
+//!
+//! Attack scenarios slot in as further sources with their own queues in the same merge: an
+//! injector plans labelled events for chosen victims and reads [`Generator::users`] for what is
+//! normal for them.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::calendar::{day_number, MS_PER_MINUTE};
+use crate::event::Event;
+use crate::geo::CITIES;
+use crate::planner::{Planner, UserState};
+use crate::population::SimUser;
+
+/// Parameters of a generated population.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratorConfig {
+    pub seed: u64,
+    pub users: usize,
+    /// Simulated time starts here (unix epoch ms); no event is earlier.
+    pub start_ms: i64,
+    /// Average events per user per calendar day (weekends included).
+    pub events_per_user_per_day: f64,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        GeneratorConfig {
+            seed: 1,
+            users: 100,
+            start_ms: 1_767_571_200_000, // 2026-01-05T00:00:00Z, a Monday
+            events_per_user_per_day: 20.0,
+        }
+    }
+}
+
+/// An endless, reproducible stream of benign events.
+pub struct Generator {
+    cfg: GeneratorConfig,
+    users: Vec<SimUser>,
+    states: Vec<UserState>,
+    heap: BinaryHeap<Reverse<(i64, usize)>>,
+    emitted: u64,
+}
+
+impl Generator {
+    /// Builds the population and plans every user's first day.
+    ///
+    /// # Panics
+    /// If `users` is 0 or `events_per_user_per_day` is not a positive finite number.
+    pub fn new(cfg: GeneratorConfig) -> Self {
+        assert!(cfg.users > 0, "generator needs at least one user");
+        assert!(
+            cfg.events_per_user_per_day.is_finite() && cfg.events_per_user_per_day > 0.0,
+            "events_per_user_per_day must be positive"
+        );
+        let mut rng = stream(cfg.seed, 0);
+        let users: Vec<SimUser> = (0..cfg.users).map(|i| SimUser::generate(cfg.seed, i, &mut rng)).collect();
+        let states = users
+            .iter()
+            .map(|u| {
+                let offset = i64::from(CITIES[u.home_city].utc_offset_min) * MS_PER_MINUTE;
+                UserState {
+                    rng: stream(cfg.seed, u.index as u64 + 1),
+                    queue: VecDeque::new(),
+                    next_day: day_number(cfg.start_ms + offset),
+                    last_ms: cfg.start_ms,
+                    location: u.home_city,
+                    trip: None,
+                    device_used: Vec::new(),
+                }
+            })
+            .collect();
+        let mut g = Generator { cfg, users, states, heap: BinaryHeap::new(), emitted: 0 };
+        for u in 0..g.users.len() {
+            g.refill(u);
+        }
+        g
+    }
+
+    pub fn config(&self) -> &GeneratorConfig {
+        &self.cfg
+    }
+
+    /// The simulated users (habits and current devices), indexed as their ids.
+    pub fn users(&self) -> &[SimUser] {
+        &self.users
+    }
+
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.users.iter().map(|u| u.user_id.as_str())
+    }
+
+    /// Number of events emitted so far.
+    pub fn emitted(&self) -> u64 {
+        self.emitted
+    }
+
+    /// The next event: event time never decreases; `event_id` is `{seed:x}-{counter:010}`.
+    pub fn next_event(&mut self) -> Event {
+        let Reverse((_, u)) = self.heap.pop().expect("every user always has a planned event");
+        let mut ev = self.states[u].queue.pop_front().expect("queued user has events");
+        if self.states[u].queue.is_empty() {
+            self.refill(u);
+        } else {
+            self.heap.push(Reverse((self.states[u].queue[0].time_ms, u)));
+        }
+        ev.event_id = format!("{:x}-{:010}", self.cfg.seed, self.emitted);
+        self.emitted += 1;
+        ev
+    }
+
+    /// Plans days for user `u` until something is queued, then schedules it.
+    fn refill(&mut self, u: usize) {
+        let (user, st) = (&mut self.users[u], &mut self.states[u]);
+        while st.queue.is_empty() {
+            Planner { cfg: &self.cfg, user: &mut *user, st: &mut *st }.plan_day();
+        }
+        self.heap.push(Reverse((st.queue[0].time_ms, u)));
+    }
+}
+
+impl Iterator for Generator {
+    type Item = Event;
+
+    /// Never returns `None`.
+    fn next(&mut self) -> Option<Event> {
+        Some(self.next_event())
+    }
+}
+
+fn stream(seed: u64, n: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(n);
+    rng
+}
+
+#[cfg(test)]
+#[path = "generator_tests.rs"]
+mod tests;

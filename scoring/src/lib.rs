@@ -1,0 +1,34 @@
+//! Traceo's scoring crate: the event and profile model.
+//!
+//! What it owns:
+//! - [`event`]: the domain [`Event`], whose JSON form is the `traceo ingest FILE.jsonl` format;
+//! - [`profile`]: the per-user behaviour [`Profile`] and its deterministic [`Profile::fold`], run by
+//!   the Raft state machine on every replica (bit-identical results: integer calendar arithmetic,
+//!   ordered collections, reproducible floating point from [`detmath`]);
+//! - [`generator`]: a seeded, reproducible behaviour generator over simulated users
+//!   ([`population`]) in real cities ([`geo`]).
+//!
+//! Later it will also hold feature extraction, rule detectors and the ONNX models.
+//!
+//! Input validation is not here: it belongs to the public API (`client::validate`), run by the
+//! client and by every node on the proto form of events.
+//!
+//! What it must not do: no I/O of any kind — no files, no network, no storage, no clocks (callers
+//! pass `now_ms`), no global or unseeded randomness. It is a leaf crate that other crates call.
+
+pub mod bounded;
+pub mod calendar;
+pub mod detmath;
+pub mod event;
+pub mod generator;
+pub mod geo;
+mod network;
+mod planner;
+pub mod population;
+pub mod profile;
+mod session;
+
+pub use bounded::{BoundedSet, SeenEntry};
+pub use event::{Event, EventKind, Geo, Outcome, UnknownEventKind};
+pub use generator::{Generator, GeneratorConfig};
+pub use profile::{LastLogin, Profile, RateStats, RunningStats};

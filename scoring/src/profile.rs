@@ -1,0 +1,264 @@
+//! The user's behaviour profile and its deterministic fold.
+//!
+//! [`Profile::fold`] runs inside the Raft state machine on every replica, so it must give
+//! bit-identical results everywhere: integer calendar arithmetic, ordered collections only, and
+//! floating point restricted to basic IEEE operations ([`crate::detmath`]). No clock, no randomness.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bounded::BoundedSet;
+use crate::calendar::{hour_of_week, MS_PER_DAY, MS_PER_HOUR};
+use crate::detmath::{exp2_neg, powi_u64};
+use crate::event::{Event, EventKind, Outcome};
+
+/// Half-life of the hour-of-week histogram, in event time.
+pub const HOUR_HALF_LIFE_MS: i64 = 14 * MS_PER_DAY;
+/// Number of hour-of-week bins.
+pub const HOUR_BINS: usize = 168;
+/// Smoothing factor of the hourly event-rate EWMA (weight of the newest closed hour).
+pub const RATE_EWMA_ALPHA: f64 = 0.1;
+
+/// The last successful login that carried a location.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastLogin {
+    pub time_ms: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub country: String,
+    pub ip: Option<IpAddr>,
+}
+
+/// Count, mean, variance (Welford) and maximum of a stream of values.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunningStats {
+    pub count: u64,
+    pub mean: f64,
+    /// Sum of squared deviations from the mean.
+    pub m2: f64,
+    pub max: u64,
+}
+
+impl RunningStats {
+    pub fn push(&mut self, x: u64) {
+        self.count += 1;
+        let xf = x as f64;
+        let delta = xf - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (xf - self.mean);
+        self.max = self.max.max(x);
+    }
+
+    /// Sample variance (0 with fewer than two values).
+    pub fn variance(&self) -> f64 {
+        if self.count < 2 {
+            0.0
+        } else {
+            self.m2 / (self.count - 1) as f64
+        }
+    }
+
+    pub fn std_dev(&self) -> f64 {
+        self.variance().sqrt()
+    }
+}
+
+/// Events per hour of event time: the open hour's count and an EWMA of closed hours' counts.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct RateStats {
+    /// Hour number (event time / 1 h) of the open bucket; meaningless while `bucket_count == 0`.
+    pub bucket_hour: i64,
+    pub bucket_count: u64,
+    /// EWMA of the counts of closed hours, empty hours included.
+    pub ewma: f64,
+    /// The EWMA's total weight, 1 − (1 − α)^hours_closed, for bias correction while young.
+    pub ewma_weight: f64,
+    pub hours_closed: u64,
+}
+
+impl RateStats {
+    /// Counts one event. An event for an hour already closed adds exactly the weight it would
+    /// have had in order; one for a later hour closes the open bucket and the empty hours between.
+    pub fn observe(&mut self, time_ms: i64) {
+        let hour = time_ms.div_euclid(MS_PER_HOUR);
+        if self.bucket_count == 0 {
+            self.bucket_hour = hour;
+            self.bucket_count = 1;
+            return;
+        }
+        let keep = 1.0 - RATE_EWMA_ALPHA;
+        if hour == self.bucket_hour {
+            self.bucket_count += 1;
+        } else if hour > self.bucket_hour {
+            self.ewma = self.ewma * keep + RATE_EWMA_ALPHA * self.bucket_count as f64;
+            self.ewma_weight = self.ewma_weight * keep + RATE_EWMA_ALPHA;
+            let empty = hour.abs_diff(self.bucket_hour) - 1;
+            let decay = powi_u64(keep, empty);
+            self.ewma *= decay;
+            self.ewma_weight = 1.0 - (1.0 - self.ewma_weight) * decay;
+            self.hours_closed = self.hours_closed.saturating_add(empty + 1);
+            self.bucket_hour = hour;
+            self.bucket_count = 1;
+        } else {
+            let age = self.bucket_hour.abs_diff(hour) - 1;
+            self.ewma += RATE_EWMA_ALPHA * powi_u64(keep, age);
+        }
+    }
+
+    /// Bias-corrected mean events per closed hour, `None` before the first hour closes.
+    pub fn mean_per_hour(&self) -> Option<f64> {
+        (self.ewma_weight > 0.0).then(|| self.ewma / self.ewma_weight)
+    }
+}
+
+/// Everything the cluster keeps about one user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Profile {
+    pub user_id: String,
+    /// Number of events folded in (the caller folds each distinct event once).
+    pub events_applied: u64,
+    /// Smallest event time folded in.
+    pub first_seen_ms: i64,
+    /// Largest event time folded in.
+    pub last_seen_ms: i64,
+    /// 168 exponentially decayed counts, index = UTC weekday (Monday = 0) × 24 + hour.
+    pub hour_of_week: Vec<f32>,
+    /// Event time the histogram is decayed to (the largest event time folded in).
+    pub hour_decay_ref_ms: i64,
+    /// Device ids (an empty id counts as absent).
+    pub devices: BoundedSet,
+    pub countries: BoundedSet,
+    /// ASNs as decimal text.
+    pub asns: BoundedSet,
+    /// IPv4 /24 and IPv6 /48 prefixes as text, see [`ip_prefix`].
+    pub ip_prefixes: BoundedSet,
+    /// Resources (an empty one counts as absent).
+    pub resources: BoundedSet,
+    pub last_login: Option<LastLogin>,
+    /// Over the `bytes` of events that carry it.
+    pub bytes: RunningStats,
+    pub rate: RateStats,
+    /// Consecutive failed Login / MfaChallenge events (in apply order); reset by a successful one.
+    pub failure_streak: u32,
+    /// Outcomes of all events.
+    pub failures_total: u64,
+    pub successes_total: u64,
+    /// Count per [`EventKind::as_str`].
+    pub kinds: BTreeMap<String, u64>,
+    /// The last [`Profile::RECENT_IDS`] applied event ids, oldest first.
+    pub recent_event_ids: VecDeque<String>,
+}
+
+/// The prefix an address is remembered by: IPv4 /24 (`203.0.113.0/24`), IPv6 /48
+/// (`2001:db8:1::/48`); IPv4-mapped IPv6 addresses count as IPv4.
+pub fn ip_prefix(ip: &IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+impl Profile {
+    pub const RECENT_IDS: usize = 64;
+
+    pub fn new(user_id: impl Into<String>) -> Self {
+        Profile { user_id: user_id.into(), hour_of_week: vec![0.0; HOUR_BINS], ..Profile::default() }
+    }
+
+    /// Folds one event into the profile. Deterministic; does not deduplicate (the caller skips
+    /// event ids already applied). Events may come in any event-time order.
+    pub fn fold(&mut self, ev: &Event) {
+        let t = ev.time_ms;
+        if self.user_id.is_empty() {
+            self.user_id.clone_from(&ev.user_id);
+        }
+        if self.events_applied == 0 {
+            self.first_seen_ms = t;
+            self.last_seen_ms = t;
+            self.hour_decay_ref_ms = t;
+        } else {
+            self.first_seen_ms = self.first_seen_ms.min(t);
+            self.last_seen_ms = self.last_seen_ms.max(t);
+        }
+        self.events_applied += 1;
+        self.fold_hour(t);
+
+        if let Some(d) = ev.device_id.as_deref().filter(|d| !d.is_empty()) {
+            self.devices.observe(d, t);
+        }
+        if let Some(geo) = &ev.geo {
+            self.countries.observe(&geo.country, t);
+        }
+        if let Some(asn) = ev.asn {
+            self.asns.observe(&asn.to_string(), t);
+        }
+        if let Some(ip) = &ev.ip {
+            self.ip_prefixes.observe(&ip_prefix(ip), t);
+        }
+        if let Some(r) = ev.resource.as_deref().filter(|r| !r.is_empty()) {
+            self.resources.observe(r, t);
+        }
+        if let (EventKind::Login, Outcome::Success, Some(geo)) = (ev.kind, ev.outcome, &ev.geo) {
+            if self.last_login.as_ref().is_none_or(|l| t >= l.time_ms) {
+                self.last_login =
+                    Some(LastLogin { time_ms: t, lat: geo.lat, lon: geo.lon, country: geo.country.clone(), ip: ev.ip });
+            }
+        }
+        if let Some(b) = ev.bytes {
+            self.bytes.push(b);
+        }
+        self.rate.observe(t);
+
+        match ev.outcome {
+            Outcome::Success => self.successes_total += 1,
+            Outcome::Failure => self.failures_total += 1,
+        }
+        if ev.kind.is_authentication() {
+            self.failure_streak = match ev.outcome {
+                Outcome::Success => 0,
+                Outcome::Failure => self.failure_streak.saturating_add(1),
+            };
+        }
+        *self.kinds.entry(ev.kind.as_str().to_owned()).or_insert(0) += 1;
+
+        if self.recent_event_ids.len() >= Self::RECENT_IDS {
+            self.recent_event_ids.pop_front();
+        }
+        self.recent_event_ids.push_back(ev.event_id.clone());
+    }
+
+    /// Adds weight 1 at `t`'s bin. Decay only runs forwards: a later event decays the histogram
+    /// to its time; an earlier one adds its weight already decayed to the reference time.
+    fn fold_hour(&mut self, t: i64) {
+        if self.hour_of_week.len() != HOUR_BINS {
+            self.hour_of_week.resize(HOUR_BINS, 0.0);
+        }
+        let idx = hour_of_week(t);
+        let half_lives = |dt: i64| dt as f64 / HOUR_HALF_LIFE_MS as f64;
+        if t >= self.hour_decay_ref_ms {
+            let f = exp2_neg(half_lives(t.saturating_sub(self.hour_decay_ref_ms)));
+            if f != 1.0 {
+                for b in &mut self.hour_of_week {
+                    *b = (f64::from(*b) * f) as f32;
+                }
+            }
+            self.hour_decay_ref_ms = t;
+            self.hour_of_week[idx] += 1.0;
+        } else {
+            let w = exp2_neg(half_lives(self.hour_decay_ref_ms.saturating_sub(t)));
+            self.hour_of_week[idx] = (f64::from(self.hour_of_week[idx]) + w) as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "profile_tests.rs"]
+mod tests;
