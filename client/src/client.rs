@@ -199,16 +199,21 @@ impl Client {
         let mut pending: Vec<usize> = (0..events.len()).collect();
         let mut attempt = 0usize;
         while !pending.is_empty() {
-            let mut by_shard: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-            for &i in &pending {
-                by_shard.entry(self.shard_of(&events[i].user_id)).or_default().push(i);
+            // One request per target node, carrying every shard that node leads (or is tried
+            // for): the node splits it by shard and proposes each part to its Raft group.
+            let mut by_target: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+            {
+                let routing = self.inner.routing.read().expect("routing lock");
+                for &i in &pending {
+                    let shard = ring::shard_for(&events[i].user_id, routing.shards.max(1));
+                    by_target.entry(routing.target(shard, attempt)).or_default().push(i);
+                }
             }
-            let sends = by_shard.into_iter().map(|(shard, idx)| {
-                let target = self.inner.routing.read().expect("routing lock").target(shard, attempt);
+            let sends = by_target.into_iter().map(|(target, idx)| {
                 let batch: Vec<Event> = idx.iter().map(|&i| events[i].clone()).collect();
                 async move {
                     let result = match target {
-                        None => Err(Status::unavailable(format!("no known replica of shard {shard}"))),
+                        None => Err(Status::unavailable("no known replica of the shard")),
                         Some(addr) => match self.grpc(&addr) {
                             Ok(mut c) => {
                                 c.ingest(self.request(IngestRequest { events: batch })).await.map(|r| r.into_inner())
@@ -216,18 +221,19 @@ impl Client {
                             Err(e) => Err(e),
                         },
                     };
-                    (shard, idx, result)
+                    (idx, result)
                 }
             });
             let mut stale = false;
             let mut next = Vec::new();
-            for (shard, idx, result) in join_all(sends).await {
+            for (idx, result) in join_all(sends).await {
                 match result {
                     Ok(resp) => {
                         if resp.epoch > self.inner.routing.read().expect("routing lock").epoch {
                             stale = true;
                         }
                         for (&i, r) in idx.iter().zip(resp.results.iter()) {
+                            let shard = r.shard;
                             match EventStatus::try_from(r.status).unwrap_or(EventStatus::Unspecified) {
                                 EventStatus::Applied => outcomes[i] = Some(Outcome::Ok { duplicate: false }),
                                 EventStatus::Duplicate => outcomes[i] = Some(Outcome::Ok { duplicate: true }),
@@ -264,8 +270,10 @@ impl Client {
                     }
                     Err(s) => {
                         stale = true;
-                        self.inner.routing.write().expect("routing lock").forget_leader(shard);
+                        let mut routing = self.inner.routing.write().expect("routing lock");
                         for &i in &idx {
+                            let shard = ring::shard_for(&events[i].user_id, routing.shards.max(1));
+                            routing.forget_leader(shard);
                             maybe_applied[i] |= !status_is_definite(&s);
                             reasons[i] = format!("shard {shard}: {:?}: {}", s.code(), s.message());
                             next.push(i);

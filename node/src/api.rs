@@ -13,6 +13,8 @@ use client::proto::{
 use client::LEADER_ADDR_HEADER;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use raft::{Applied, Command, CommandResult, MetaCommand, NodeInfo};
+
+use crate::proposer::Proposed;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -81,26 +83,24 @@ impl Api {
             return all(result(EventStatus::Unavailable, shard, "node is shutting down"));
         };
         let timeout = Duration::from_millis(self.shared.config.request_timeout_ms);
-        match tokio::time::timeout(timeout, group.raft.client_write(Command::Ingest(domain))).await {
-            Ok(Ok(resp)) => match resp.data {
-                CommandResult::Ingest(applied) if applied.len() == n => applied
-                    .into_iter()
-                    .map(|a| match a {
-                        Applied::New => result(EventStatus::Applied, shard, ""),
-                        Applied::Duplicate => result(EventStatus::Duplicate, shard, ""),
-                    })
-                    .collect(),
-                other => all(result(EventStatus::Indeterminate, shard, format!("unexpected apply result {other:?}"))),
-            },
-            // openraft answers ForwardToLeader only for entries it never appended or truncated:
-            // they are definitely not applied.
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+        let proposer = self.shared.proposer(&group);
+        match tokio::time::timeout(timeout, proposer.propose(domain)).await {
+            Ok(Proposed::Applied(applied)) => applied
+                .into_iter()
+                .map(|a| match a {
+                    Applied::New => result(EventStatus::Applied, shard, ""),
+                    Applied::Duplicate => result(EventStatus::Duplicate, shard, ""),
+                })
+                .collect(),
+            Ok(Proposed::NotLeader { leader }) => {
                 let mut r = result(EventStatus::NotLeader, shard, "leadership changed");
-                r.leader_id = f.leader_id.unwrap_or(0);
-                r.leader_addr = f.leader_node.map(|n| n.addr).unwrap_or_default();
+                if let Some((id, node)) = leader {
+                    r.leader_id = id;
+                    r.leader_addr = node.map(|n| n.addr).unwrap_or_default();
+                }
                 all(r)
             }
-            Ok(Err(e)) => all(result(EventStatus::Indeterminate, shard, format!("raft: {e}"))),
+            Ok(Proposed::Unknown(why)) => all(result(EventStatus::Indeterminate, shard, why)),
             Err(_) => all(result(EventStatus::Indeterminate, shard, format!("not committed within {timeout:?}"))),
         }
     }

@@ -19,6 +19,7 @@ pub mod driver;
 pub mod local_cluster;
 pub mod metrics;
 mod node;
+pub mod proposer;
 pub mod shared;
 pub mod status;
 

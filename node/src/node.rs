@@ -77,6 +77,7 @@ impl Node {
             multi: multi.clone(),
             limits: client::Limits { max_batch_events: config.max_batch_events, ..client::Limits::default() },
             inflight: Arc::new(Semaphore::new(config.max_inflight_proposals)),
+            proposers: Default::default(),
             metrics: Metrics::new(),
             info: info.clone(),
             config: config.clone(),

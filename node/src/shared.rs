@@ -1,6 +1,7 @@
 //! State shared by a node's services and background tasks.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use raft::{GroupHandle, MultiRaft, NodeId, NodeInfo};
@@ -8,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::NodeConfig;
 use crate::metrics::Metrics;
+use crate::proposer::Proposer;
 
 pub struct Shared {
     pub multi: Arc<MultiRaft>,
@@ -17,6 +19,8 @@ pub struct Shared {
     pub limits: client::Limits,
     /// Bounds ingest proposals in flight on this node.
     pub inflight: Arc<Semaphore>,
+    /// Entry batching per local shard group, started on first use.
+    pub proposers: Mutex<HashMap<u32, Proposer>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -24,6 +28,12 @@ pub fn now_ms() -> i64 {
 }
 
 impl Shared {
+    /// The entry batcher of a local shard group.
+    pub fn proposer(&self, group: &GroupHandle) -> Proposer {
+        let mut map = self.proposers.lock().expect("proposers lock");
+        map.entry(group.group).or_insert_with(|| Proposer::spawn(group.group, group.raft.clone())).clone()
+    }
+
     /// Address of node `id` as known to `group`'s membership, or else to the meta state.
     pub fn node_info(&self, group: &GroupHandle, id: NodeId) -> Option<NodeInfo> {
         let m = group.raft.metrics().borrow().membership_config.clone();

@@ -1,0 +1,118 @@
+//! Raft entry batching on the shard leader.
+//!
+//! Every ingest request carries a few events for each shard; proposing each part as its own Raft
+//! entry would pay the per-entry cost (encode, log write, replication message, apply batch) for a
+//! handful of events. A [`Proposer`] per local shard instead keeps at most
+//! [`MAX_PIPELINE`] entries in flight and, while they are, gathers the parts that arrive into the
+//! next entry (up to [`MAX_ENTRY_EVENTS`] events). Under light load an entry carries one request's
+//! part and waits for nothing; under heavy load entries grow, which is where throughput comes from.
+
+use openraft::error::{ClientWriteError, RaftError};
+use raft::{Applied, Command, CommandResult, NodeId, NodeInfo, Raft};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Raft entries of one shard proposed and not yet answered.
+pub const MAX_PIPELINE: usize = 2;
+/// Events in one Raft entry (bounds entry size: a few hundred KiB).
+pub const MAX_ENTRY_EVENTS: usize = 2000;
+/// Parts waiting to be gathered into an entry; more make the sender wait (back pressure).
+const QUEUE: usize = 1024;
+
+/// The fate of one request's part.
+#[derive(Debug)]
+pub enum Proposed {
+    /// Committed and applied, one answer per event.
+    Applied(Vec<Applied>),
+    /// Definitely not applied: this node is not (or no longer) the leader.
+    NotLeader { leader: Option<(NodeId, Option<NodeInfo>)> },
+    /// The proposal's fate is unknown (Raft stopped, unexpected result).
+    Unknown(String),
+}
+
+struct Part {
+    events: Vec<scoring::Event>,
+    reply: oneshot::Sender<Proposed>,
+}
+
+#[derive(Clone)]
+pub struct Proposer {
+    tx: mpsc::Sender<Part>,
+}
+
+impl Proposer {
+    /// Starts the batching task of one shard group; it ends when every `Proposer` clone is gone.
+    pub fn spawn(shard: u32, raft: Raft) -> Proposer {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(shard, raft, rx));
+        Proposer { tx }
+    }
+
+    /// Proposes `events` (as part of some entry) and waits for their fate.
+    pub async fn propose(&self, events: Vec<scoring::Event>) -> Proposed {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Part { events, reply }).await.is_err() {
+            // Never handed to Raft.
+            return Proposed::NotLeader { leader: None };
+        }
+        rx.await.unwrap_or_else(|_| Proposed::Unknown("the proposal task stopped".into()))
+    }
+}
+
+async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Part>) {
+    let slots = std::sync::Arc::new(Semaphore::new(MAX_PIPELINE));
+    while let Some(first) = rx.recv().await {
+        // Wait for a free pipeline slot first: parts arriving meanwhile join this entry.
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let mut parts = vec![first];
+        let mut n = parts[0].events.len();
+        while n < MAX_ENTRY_EVENTS {
+            match rx.try_recv() {
+                Ok(p) => {
+                    n += p.events.len();
+                    parts.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let mut events = Vec::with_capacity(n);
+            let mut replies = Vec::with_capacity(parts.len());
+            for p in parts {
+                replies.push((p.events.len(), p.reply));
+                events.extend(p.events);
+            }
+            let result = raft.client_write(Command::Ingest(events)).await;
+            drop(permit);
+            match result {
+                Ok(resp) => match resp.data {
+                    CommandResult::Ingest(applied) if applied.len() == n => {
+                        let mut rest = applied.into_iter();
+                        for (len, reply) in replies {
+                            let _ = reply.send(Proposed::Applied(rest.by_ref().take(len).collect()));
+                        }
+                    }
+                    other => {
+                        for (_, reply) in replies {
+                            let _ = reply.send(Proposed::Unknown(format!("unexpected apply result {other:?}")));
+                        }
+                    }
+                },
+                // openraft answers ForwardToLeader only for entries it never appended or that were
+                // truncated: definitely not applied.
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    let leader = f.leader_id.map(|id| (id, f.leader_node));
+                    for (_, reply) in replies {
+                        let _ = reply.send(Proposed::NotLeader { leader: leader.clone() });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(shard, "proposal failed: {e}");
+                    for (_, reply) in replies {
+                        let _ = reply.send(Proposed::Unknown(format!("raft: {e}")));
+                    }
+                }
+            }
+        });
+    }
+}
