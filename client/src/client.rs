@@ -333,6 +333,8 @@ impl Client {
                 Err(s) if s.code() == Code::InvalidArgument => return Err(ClientError::Rejected(s.message().into())),
                 Err(s) => {
                     if let Some(leader) = s.metadata().get(LEADER_ADDR_HEADER).and_then(|v| v.to_str().ok()) {
+                        // Remember it for every later call on this shard, not just the next try.
+                        self.inner.routing.write().expect("routing lock").set_leader_addr(shard, leader);
                         hinted = Some(leader.to_string());
                     } else {
                         self.maybe_refresh().await;

@@ -72,6 +72,14 @@ impl Routing {
         }
     }
 
+    /// Records the leader of `shard` by address (as a `NOT_LEADER` reply names it).
+    pub fn set_leader_addr(&mut self, shard: u32, addr: &str) {
+        match self.addrs.iter().find(|(_, a)| a.as_str() == addr).map(|(id, _)| *id) {
+            Some(id) => self.set_leader(shard, id, addr),
+            None => self.forget_leader(shard),
+        }
+    }
+
     pub fn forget_leader(&mut self, shard: u32) {
         if let Some(slot) = self.leaders.get_mut(shard as usize) {
             *slot = None;

@@ -30,6 +30,8 @@ pub struct NodeConfig {
     pub cache_mb: usize,
     /// RocksDB memtable budget across column families, MiB (part of `cache_mb`).
     pub memtable_mb: usize,
+    /// Profiles kept decoded in memory by the shard state machines (all shards; ~5 KiB each).
+    pub profile_cache_entries: usize,
     pub heartbeat_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
@@ -59,6 +61,7 @@ impl Default for NodeConfig {
             replication_factor: 3,
             cache_mb: 256,
             memtable_mb: 128,
+            profile_cache_entries: 32_768,
             heartbeat_ms: 250,
             election_timeout_min_ms: 1000,
             election_timeout_max_ms: 2000,
@@ -137,6 +140,9 @@ impl NodeConfig {
         }
         if self.memtable_mb < 8 || self.memtable_mb >= self.cache_mb {
             return bad("memtable_mb", format!("must be at least 8 and below cache_mb ({})", self.cache_mb));
+        }
+        if self.profile_cache_entries > 1_000_000 {
+            return bad("profile_cache_entries", "must be at most 1000000 (about 5 GiB)");
         }
         if self.heartbeat_ms == 0 {
             return bad("heartbeat_ms", "must be positive");

@@ -70,6 +70,7 @@ impl Node {
             election_timeout_min_ms: config.election_timeout_min_ms,
             election_timeout_max_ms: config.election_timeout_max_ms,
             snapshot_after_entries: config.snapshot_after_entries,
+            profile_cache_entries: config.profile_cache_entries,
             ..RaftOptions::default()
         };
         let multi = MultiRaft::start(node_id, engine.clone(), &raft_opts).await?;
@@ -112,8 +113,13 @@ impl Node {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!(node_id = self.node_id(), "shutting down");
         let _ = self.stop.send(true);
+        // Servers drain in-flight requests; peers' idle keep-alive connections would hold a
+        // graceful drain open forever, so each task gets a short grace period, then is aborted.
         for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+            let abort = t.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), t).await.is_err() {
+                abort.abort();
+            }
         }
         self.shared.multi.shutdown().await;
         self.engine.sync_wal()?;

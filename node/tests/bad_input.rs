@@ -10,6 +10,7 @@ use common::{event, now_ms, start_cluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_rejected_whole_with_the_field_named() {
+    common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let (mut cluster, client) = start_cluster(dir.path(), 1, 4, 1).await;
     let mut raw = TraceoClient::connect(format!("http://{}", cluster.nodes[0].addr)).await.unwrap();

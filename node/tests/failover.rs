@@ -14,6 +14,7 @@ use client::proto::traceo_client::TraceoClient;
 use client::proto::GetProfileRequest;
 use client::Outcome;
 use common::{event, now_ms, start_cluster};
+use futures::StreamExt;
 use jepsen::ledger::{Fate, Ledger};
 
 const USERS: usize = 2_000;
@@ -35,6 +36,7 @@ fn record(ledger: &Mutex<Ledger>, batch: &[client::proto::Event], outcomes: &[Ou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_of_a_shard_leader_loses_nothing_acknowledged() {
+    common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let (mut cluster, client) = start_cluster(dir.path(), 3, 8, 3).await;
     tracing::info!("--- cluster ready");
@@ -110,11 +112,17 @@ async fn sigkill_of_a_shard_leader_loses_nothing_acknowledged() {
     assert!(acked >= 20_000, "only {acked} events acknowledged");
     let users: Vec<String> = ledger.users().map(String::from).collect();
     assert!(users.len() >= USERS);
-    let mut applied = BTreeMap::new();
-    for u in &users {
-        let p = client.get_profile(u, false).await.unwrap();
-        applied.insert(u.clone(), p.map_or(0, |p| p.events_applied));
-    }
+    tracing::info!(users = users.len(), "--- reading every profile (linearizable)");
+    let reads = futures::stream::iter(users.iter().cloned())
+        .map(|u| {
+            let client = client.clone();
+            async move {
+                let p = client.get_profile(&u, false).await.unwrap();
+                (u, p.map_or(0, |p| p.events_applied))
+            }
+        })
+        .buffer_unordered(CLIENTS);
+    let applied: BTreeMap<String, u64> = reads.collect().await;
     let check = ledger.check_counts(&applied);
     assert!(
         check.valid(),

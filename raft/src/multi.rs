@@ -26,6 +26,8 @@ pub struct RaftOptions {
     pub snapshot_after_entries: u64,
     /// Entries kept in the log behind the last snapshot, so lagging followers need no snapshot.
     pub keep_entries_after_snapshot: u64,
+    /// Profiles cached in memory by the shard state machines of this node, all shards together.
+    pub profile_cache_entries: usize,
 }
 
 impl Default for RaftOptions {
@@ -36,6 +38,7 @@ impl Default for RaftOptions {
             election_timeout_max_ms: 2000,
             snapshot_after_entries: 20_000,
             keep_entries_after_snapshot: 2_000,
+            profile_cache_entries: 32_768,
         }
     }
 }
@@ -69,6 +72,7 @@ pub struct MultiRaft {
     flusher: Flusher,
     pool: ChannelPool,
     config: Arc<Config>,
+    profile_cache_entries: usize,
     groups: RwLock<HashMap<GroupId, GroupHandle>>,
     meta_rx: watch::Receiver<Arc<MetaState>>,
     /// Serializes group creation so two callers never build the same group twice.
@@ -93,6 +97,7 @@ impl MultiRaft {
             flusher,
             pool,
             config,
+            profile_cache_entries: opts.profile_cache_entries,
             groups: RwLock::new(groups),
             meta_rx,
             create: tokio::sync::Mutex::new(()),
@@ -145,7 +150,9 @@ impl MultiRaft {
         if let Some(g) = self.group(shard) {
             return Ok(g);
         }
-        let sm = StateMachine::shard(self.engine.clone(), shard);
+        // The cache budget is split evenly over the cluster's shards (a node hosts at most all).
+        let shards = self.meta_rx.borrow().shards().max(1) as usize;
+        let sm = StateMachine::shard(self.engine.clone(), shard, self.profile_cache_entries / shards);
         let log = LogStore::new(self.engine.clone(), shard, self.flusher.clone());
         let net = PeerNetworkFactory { group: shard, pool: self.pool.clone() };
         let raft = Raft::new(self.node_id, self.config.clone(), net, log, sm).await?;

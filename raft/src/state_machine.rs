@@ -4,7 +4,8 @@
 //! membership, in one RocksDB batch, so a crash never separates data from the applied index.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
@@ -29,9 +30,15 @@ fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::write_state_machine(AnyError::new(&e)).into()
 }
 
+/// Recently applied profiles of one shard, owned by its state machine (the only writer of the
+/// shard's profiles). An entry always equals what the last successful apply wrote: applying takes
+/// profiles out and puts them back only after the batch is written; installing a snapshot clears
+/// it. It saves a RocksDB read and a decode per event for active users.
+type ProfileCache = Arc<Mutex<lru::LruCache<String, Profile>>>;
+
 #[derive(Clone)]
 enum Kind {
-    Shard,
+    Shard(ProfileCache),
     /// The meta group publishes its state to the node after every apply.
     Meta(watch::Sender<Arc<MetaState>>),
 }
@@ -68,8 +75,10 @@ pub fn read_profile(engine: &Engine, shard: GroupId, user_id: &str) -> Result<Op
 }
 
 impl StateMachine {
-    pub fn shard(engine: Arc<Engine>, group: GroupId) -> StateMachine {
-        StateMachine { engine, group, kind: Kind::Shard }
+    /// A shard's state machine, caching up to `cached_profiles` profiles (0: no cache).
+    pub fn shard(engine: Arc<Engine>, group: GroupId, cached_profiles: usize) -> StateMachine {
+        let cap = NonZeroUsize::new(cached_profiles).unwrap_or(NonZeroUsize::MIN);
+        StateMachine { engine, group, kind: Kind::Shard(Arc::new(Mutex::new(lru::LruCache::new(cap)))) }
     }
 
     /// The meta group's state machine; its state is loaded now and published on every change.
@@ -91,6 +100,13 @@ impl StateMachine {
 
     fn meta_key(&self, tag: u8) -> Vec<u8> {
         group_key(self.group, &[tag])
+    }
+
+    fn cache(&self) -> Option<&ProfileCache> {
+        match &self.kind {
+            Kind::Shard(c) => Some(c),
+            Kind::Meta(_) => None,
+        }
     }
 
     fn reload_meta(&self) -> Result<(), storage::StorageError> {
@@ -121,9 +137,13 @@ impl StateMachine {
                 continue;
             }
             if !profiles.contains_key(&ev.user_id) {
-                let p = read_profile(&self.engine, self.group, &ev.user_id)
-                    .map_err(sm_read_err)?
-                    .unwrap_or_else(|| Profile::new(&ev.user_id));
+                let cached = self.cache().and_then(|c| c.lock().expect("profile cache").pop(&ev.user_id));
+                let p = match cached {
+                    Some(p) => p,
+                    None => read_profile(&self.engine, self.group, &ev.user_id)
+                        .map_err(sm_read_err)?
+                        .unwrap_or_else(|| Profile::new(&ev.user_id)),
+                };
                 profiles.insert(ev.user_id.clone(), p);
             }
             profiles.get_mut(&ev.user_id).expect("inserted above").fold(ev);
@@ -175,7 +195,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut membership = None;
         let mut meta = match &self.kind {
             Kind::Meta(tx) => Some((**tx.borrow()).clone()),
-            Kind::Shard => None,
+            Kind::Shard(_) => None,
         };
         for entry in entries {
             last_applied = Some(entry.log_id);
@@ -222,6 +242,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if let (Some(state), Kind::Meta(tx)) = (meta, &self.kind) {
             tx.send_replace(Arc::new(state));
         }
+        if let Some(cache) = self.cache() {
+            let mut cache = cache.lock().expect("profile cache");
+            for (user, profile) in profiles {
+                cache.put(user, profile);
+            }
+        }
         Ok(results)
     }
 
@@ -245,6 +271,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tokio::task::spawn_blocking(move || snapshot::install(&engine, group, &meta_owned, data))
             .await
             .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))??;
+        if let Some(cache) = self.cache() {
+            cache.lock().expect("profile cache").clear();
+        }
         self.reload_meta().map_err(sm_read_err)
     }
 

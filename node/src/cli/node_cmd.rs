@@ -45,6 +45,9 @@ pub struct NodeArgs {
     /// RocksDB memtable budget in MiB [default: 128].
     #[arg(long, env = "TRACEO_MEMTABLE_MB")]
     pub memtable_mb: Option<usize>,
+    /// Profiles cached decoded in memory, all shards together [default: 32768].
+    #[arg(long, env = "TRACEO_PROFILE_CACHE_ENTRIES")]
+    pub profile_cache_entries: Option<usize>,
     /// Raft heartbeat interval [default: 250].
     #[arg(long, env = "TRACEO_HEARTBEAT_MS")]
     pub heartbeat_ms: Option<u64>,

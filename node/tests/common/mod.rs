@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use node::local_cluster::{LocalCluster, LocalClusterOptions};
 
+/// Test phases are logged (`--- …`); the runner shows them when a test fails.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info").try_init();
+}
+
 pub fn binary() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_traceo"))
 }
