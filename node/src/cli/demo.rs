@@ -96,17 +96,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!();
     print_status(&client, false).await?;
 
-    let sample_user = format!("user-{}-{:06}", args.seed, 0);
-    if let Ok(Some(p)) = client.get_profile(&sample_user, false).await {
-        println!();
-        println!(
-            "Profile of {} (linearizable read): {} events, {} devices, {} countries, last login from {}",
-            p.user_id,
-            p.events_applied,
-            p.devices.len(),
-            p.countries.len(),
-            p.last_login.as_ref().map_or("-".to_string(), |l| l.country.clone())
-        );
+    if let Some(user) = &report.busiest_user {
+        if let Ok(Some(p)) = client.get_profile(user, false).await {
+            let countries: Vec<&str> = p.countries.iter().map(|c| c.key.as_str()).collect();
+            println!();
+            println!(
+                "Profile of {} (linearizable read): {} events, {} devices, countries {:?}, {} resources, last login from {}",
+                p.user_id,
+                p.events_applied,
+                p.devices.len(),
+                countries,
+                p.resources.len(),
+                p.last_login.as_ref().map_or("-", |l| l.country.as_str()),
+            );
+        }
     }
     cluster.terminate_all(Duration::from_secs(10));
     if args.dir.is_some() {

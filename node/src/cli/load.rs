@@ -1,7 +1,7 @@
 //! A load driver shared by `demo` and `bench`: concurrent client tasks ingesting batches from the
 //! seeded behaviour generator, with per-request latency and per-event outcomes counted.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +38,8 @@ pub struct LoadReport {
     /// Request latency in microseconds.
     pub latency_us: Option<Histogram<u64>>,
     pub users_written: usize,
+    /// The user with the most acknowledged events (for showing a profile).
+    pub busiest_user: Option<String>,
     /// A few errors, for the summary.
     pub sample_errors: Vec<String>,
 }
@@ -57,7 +59,7 @@ impl LoadReport {
 struct Shared {
     generator: Mutex<Generator>,
     sent: AtomicU64,
-    users: Mutex<HashSet<String>>,
+    users: Mutex<HashMap<String, u64>>,
 }
 
 pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
@@ -72,7 +74,7 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
     let shared = Arc::new(Shared {
         generator: Mutex::new(generator),
         sent: AtomicU64::new(0),
-        users: Mutex::new(HashSet::new()),
+        users: Mutex::new(HashMap::new()),
     });
     let bar = if opts.progress { progress_bar(&opts) } else { ProgressBar::hidden() };
     let started = Instant::now();
@@ -128,7 +130,10 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
                                 }
                             }
                         }
-                        shared.users.lock().expect("users lock").extend(users);
+                        let mut seen = shared.users.lock().expect("users lock");
+                        for u in users {
+                            *seen.entry(u).or_default() += 1;
+                        }
                     }
                     Err(e) => {
                         report.events_failed += take;
@@ -162,7 +167,9 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
         }
     }
     total.elapsed = started.elapsed();
-    total.users_written = shared.users.lock().expect("users lock").len();
+    let users = shared.users.lock().expect("users lock");
+    total.users_written = users.len();
+    total.busiest_user = users.iter().max_by_key(|(u, n)| (**n, *u)).map(|(u, _)| u.clone());
     bar.finish_and_clear();
     total
 }
