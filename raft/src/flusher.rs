@@ -7,7 +7,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use openraft::storage::LogFlushed;
 use storage::Engine;
@@ -34,7 +34,12 @@ pub struct Flusher {
 
 impl Flusher {
     /// Starts the sync thread. It ends when the last `Flusher` clone is dropped.
+    ///
+    /// The thread holds the engine weakly: the database closes on the thread that drops the last
+    /// log store or state machine, not on this one racing the process's exit (RocksDB aborts with
+    /// a double free if its static state is torn down while a database is still closing).
     pub fn start(engine: Arc<Engine>) -> Flusher {
+        let engine: Weak<Engine> = Arc::downgrade(&engine);
         let (tx, mut rx) = mpsc::channel::<LogFlushed<TypeConfig>>(MAX_PENDING);
         let stats = Arc::new(FlushStats::default());
         let thread_stats = stats.clone();
@@ -47,13 +52,16 @@ impl Flusher {
                     while let Ok(more) = rx.try_recv() {
                         pending.push(more);
                     }
-                    let result = engine.sync_wal();
+                    let result = match engine.upgrade() {
+                        Some(e) => e.sync_wal().map_err(|e| e.to_string()),
+                        None => Err("the database is closed".to_string()),
+                    };
                     thread_stats.syncs.fetch_add(1, Ordering::Relaxed);
                     thread_stats.appends.fetch_add(pending.len() as u64, Ordering::Relaxed);
                     for cb in pending.drain(..) {
                         let r = match &result {
                             Ok(()) => Ok(()),
-                            Err(e) => Err(io::Error::other(e.to_string())),
+                            Err(e) => Err(io::Error::other(e.clone())),
                         };
                         cb.log_io_completed(r);
                     }

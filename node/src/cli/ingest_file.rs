@@ -36,8 +36,16 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let ev: scoring::Event =
-            serde_json::from_str(&line).map_err(|e| anyhow::anyhow!("{} line {}: {e}", args.file.display(), n + 1))?;
+        let ev: scoring::Event = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&line))
+            .map_err(|e| {
+                let field = e.path().to_string();
+                anyhow::anyhow!(
+                    "{} line {}: field `{field}`: {}; nothing was sent",
+                    args.file.display(),
+                    n + 1,
+                    e.inner()
+                )
+            })?;
         events.push((n + 1, event_to_proto(&ev)));
     }
     let limits = client::Limits::default();

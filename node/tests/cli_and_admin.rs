@@ -1,0 +1,78 @@
+//! The command line against a running node (`traceo ingest`, `traceo profile`, `traceo cluster
+//! status`) and the admin port (`/healthz`, `/readyz`, `/metrics`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+
+use common::{now_ms, start_cluster};
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let status = body.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, body)
+}
+
+fn traceo(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(common::binary()).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_file_profile_status_and_admin_endpoints() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cluster, _client) = start_cluster(dir.path(), 1, 4, 1).await;
+    let seeds = cluster.nodes[0].addr.clone();
+    let admin = cluster.nodes[0].admin_addr.clone();
+    let t = now_ms() - 60_000;
+
+    // A file with a bad line is refused whole, naming the line and the field.
+    let bad = dir.path().join("bad.jsonl");
+    let good_line = |id: &str| {
+        format!(
+            r#"{{"event_id":"{id}","user_id":"carol","time_ms":{t},"kind":"login","outcome":"success","geo":{{"lat":48.85,"lon":2.35,"country":"FR"}}}}"#
+        )
+    };
+    let bad_line = format!(
+        r#"{{"event_id":"x","user_id":"carol","time_ms":{t},"kind":"login","outcome":"success","ip":"999.1.1.1"}}"#
+    );
+    std::fs::write(&bad, format!("{}\n{}\n", good_line("f1"), bad_line)).unwrap();
+    let (ok, _, err) = traceo(&["ingest", bad.to_str().unwrap(), "--seeds", &seeds]);
+    assert!(!ok);
+    assert!(err.contains("line 2") && err.contains("`ip`"), "stderr: {err}");
+    let (ok, _, err) = traceo(&["profile", "carol", "--seeds", &seeds]);
+    assert!(!ok && err.contains("no profile"), "nothing of the bad file may be written: {err}");
+
+    // A good file is applied; replaying it changes nothing.
+    let good = dir.path().join("good.jsonl");
+    std::fs::write(&good, format!("{}\n\n{}\n", good_line("f1"), good_line("f2"))).unwrap();
+    let (ok, out, err) = traceo(&["ingest", good.to_str().unwrap(), "--seeds", &seeds]);
+    assert!(ok, "{err}");
+    assert!(out.contains("2 applied"), "{out}");
+    let (ok, out, _) = traceo(&["ingest", good.to_str().unwrap(), "--seeds", &seeds]);
+    assert!(ok && out.contains("0 applied, 2 already present"), "{out}");
+
+    let (ok, out, err) = traceo(&["profile", "carol", "--seeds", &seeds]);
+    assert!(ok, "{err}");
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["events_applied"], 2);
+    assert_eq!(p["countries"][0]["key"], "FR");
+
+    let (ok, out, err) = traceo(&["cluster", "status", "--seeds", &seeds]);
+    assert!(ok, "{err}");
+    assert!(out.contains("shards 4") && out.contains(" up "), "{out}");
+
+    assert_eq!(http_get(&admin, "/healthz").0, 200);
+    assert_eq!(http_get(&admin, "/readyz").0, 200);
+    let (code, metrics) = http_get(&admin, "/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("traceo_ingest_events_total{status=\"APPLIED\"} 2"), "{metrics}");
+    assert!(metrics.contains("traceo_ingest_events_total{status=\"DUPLICATE\"} 2"), "{metrics}");
+    assert!(metrics.contains("traceo_raft_leader{group=\"meta\"} 1"), "{metrics}");
+    cluster.terminate_all(std::time::Duration::from_secs(10));
+}
