@@ -9,6 +9,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = node::cli::Cli::parse();
+    if !matches!(cli.command, node::cli::Commands::Node(_)) {
+        // Client commands behave like other Unix tools when their output pipe closes
+        // (`traceo cluster status | head`): end quietly instead of panicking on EPIPE. A node
+        // keeps Rust's default (ignored) so a closed socket is an error, not a death.
+        // SAFETY: called once at start, before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     node::cli::init_tracing(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

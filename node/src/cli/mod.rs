@@ -17,7 +17,7 @@ pub use load::{run_load, LoadOptions, LoadReport};
 ///
 /// Start with `traceo demo` (a local 3-node cluster with sample events, no set-up).
 #[derive(Parser, Debug)]
-#[command(name = "traceo", version, about, long_about = None)]
+#[command(name = "traceo", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Commands,
