@@ -103,7 +103,8 @@ impl Client {
     }
 
     fn grpc(&self, addr: &str) -> Result<TraceoClient<tonic::transport::Channel>, Status> {
-        let ch = self.inner.channels.get(addr).map_err(|e| Status::unavailable(e.to_string()))?;
+        // An address that does not even make a channel: nothing can have been sent.
+        let ch = self.inner.channels.get(addr).map_err(|e| Status::failed_precondition(e.to_string()))?;
         Ok(TraceoClient::new(ch).max_decoding_message_size(16 << 20))
     }
 
@@ -213,7 +214,8 @@ impl Client {
                 let batch: Vec<Event> = idx.iter().map(|&i| events[i].clone()).collect();
                 async move {
                     let result = match target {
-                        None => Err(Status::unavailable("no known replica of the shard")),
+                        // Nothing is sent: a definite failure (FAILED_PRECONDITION), retried later.
+                        None => Err(Status::failed_precondition("no known replica of the shard")),
                         Some(addr) => match self.grpc(&addr) {
                             Ok(mut c) => {
                                 c.ingest(self.request(IngestRequest { events: batch })).await.map(|r| r.into_inner())
