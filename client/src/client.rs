@@ -177,8 +177,7 @@ impl Client {
     }
 
     fn shard_of(&self, user_id: &str) -> u32 {
-        let shards = self.inner.routing.read().expect("routing lock").shards.max(1);
-        ring::shard_for(user_id, shards)
+        self.inner.routing.read().expect("routing lock").shard_of(user_id)
     }
 
     async fn backoff(&self, attempt: usize, deadline: Instant) {
@@ -206,7 +205,7 @@ impl Client {
             {
                 let routing = self.inner.routing.read().expect("routing lock");
                 for &i in &pending {
-                    let shard = ring::shard_for(&events[i].user_id, routing.shards.max(1));
+                    let shard = routing.shard_of(&events[i].user_id);
                     by_target.entry(routing.target(shard, attempt)).or_default().push(i);
                 }
             }
@@ -274,7 +273,7 @@ impl Client {
                         stale = true;
                         let mut routing = self.inner.routing.write().expect("routing lock");
                         for &i in &idx {
-                            let shard = ring::shard_for(&events[i].user_id, routing.shards.max(1));
+                            let shard = routing.shard_of(&events[i].user_id);
                             routing.forget_leader(shard);
                             maybe_applied[i] |= !status_is_definite(&s);
                             reasons[i] = format!("shard {shard}: {:?}: {}", s.code(), s.message());

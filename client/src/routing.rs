@@ -45,6 +45,11 @@ impl Routing {
         Some(r)
     }
 
+    /// The shard of a user under this table's shard count.
+    pub fn shard_of(&self, user_id: &str) -> u32 {
+        ring::shard_for(user_id, self.shards.max(1))
+    }
+
     /// Where to send shard `shard`'s requests on attempt `attempt`: the leader if known, then
     /// the replicas in turn.
     pub fn target(&self, shard: u32, attempt: usize) -> Option<String> {

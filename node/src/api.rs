@@ -13,12 +13,11 @@ use client::proto::{
 use client::LEADER_ADDR_HEADER;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use raft::{Applied, Command, CommandResult, MetaCommand, NodeInfo};
-
-use crate::proposer::Proposed;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::convert::{event_from_proto, profile_to_proto};
+use crate::proposer::Proposed;
 use crate::shared::{now_ms, Shared};
 use crate::status::cluster_status;
 
@@ -29,6 +28,16 @@ pub struct Api {
 
 fn result(status: EventStatus, shard: u32, message: impl Into<String>) -> EventResult {
     EventResult { status: status as i32, shard, message: message.into(), ..Default::default() }
+}
+
+/// `NOT_LEADER` (definitely not applied), naming the leader's id and address when known.
+fn redirect(shard: u32, message: &str, leader: Option<(u64, String)>) -> EventResult {
+    let mut r = result(EventStatus::NotLeader, shard, message);
+    if let Some((id, addr)) = leader {
+        r.leader_id = id;
+        r.leader_addr = addr;
+    }
+    r
 }
 
 /// A `FAILED_PRECONDITION` status pointing at the leader, when known.
@@ -48,26 +57,16 @@ impl Api {
         let n = events.len();
         let all = |r: EventResult| vec![r; n];
         let Some(group) = self.shared.multi.group(shard) else {
-            let hint = self.shared.placement_leader_hint(shard);
-            let mut r = result(EventStatus::NotLeader, shard, "shard not hosted on this node");
-            if let Some((id, info)) = hint {
-                r.leader_id = id;
-                r.leader_addr = info.addr;
-            }
-            return all(r);
+            let hint = self.shared.placement_leader_hint(shard).map(|(id, info)| (id, info.addr));
+            return all(redirect(shard, "shard not hosted on this node", hint));
         };
         // Refuse up front when another node leads: definitely not applied, and cheap.
         let leader = group.raft.current_leader().await;
         if leader != Some(self.shared.multi.node_id()) {
-            let mut r = result(EventStatus::NotLeader, shard, "not the shard leader");
-            if let Some((id, info)) = leader.and_then(|id| self.shared.node_info(&group, id).map(|i| (id, i))) {
-                r.leader_id = id;
-                r.leader_addr = info.addr;
-            } else {
-                r.status = EventStatus::Unavailable as i32;
-                r.message = "shard has no leader right now".into();
-            }
-            return all(r);
+            return all(match leader.and_then(|id| self.shared.node_info(&group, id).map(|i| (id, i.addr))) {
+                Some(hint) => redirect(shard, "not the shard leader", Some(hint)),
+                None => result(EventStatus::Unavailable, shard, "shard has no leader right now"),
+            });
         }
         let mut domain = Vec::with_capacity(n);
         for e in &events {
@@ -93,12 +92,8 @@ impl Api {
                 })
                 .collect(),
             Ok(Proposed::NotLeader { leader }) => {
-                let mut r = result(EventStatus::NotLeader, shard, "leadership changed");
-                if let Some((id, node)) = leader {
-                    r.leader_id = id;
-                    r.leader_addr = node.map(|n| n.addr).unwrap_or_default();
-                }
-                all(r)
+                let hint = leader.map(|(id, node)| (id, node.map(|n| n.addr).unwrap_or_default()));
+                all(redirect(shard, "leadership changed", hint))
             }
             Ok(Proposed::Unknown(why)) => all(result(EventStatus::Indeterminate, shard, why)),
             Err(_) => all(result(EventStatus::Indeterminate, shard, format!("not committed within {timeout:?}"))),
