@@ -16,9 +16,11 @@ use std::collections::{BinaryHeap, VecDeque};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::attacks;
 use crate::calendar::{day_number, MS_PER_MINUTE};
 use crate::event::Event;
 use crate::geo::CITIES;
+use crate::labels::{is_attack, LabelRecord, NORMAL};
 use crate::planner::{Planner, UserState};
 use crate::population::SimUser;
 
@@ -31,6 +33,12 @@ pub struct GeneratorConfig {
     pub start_ms: i64,
     /// Average events per user per calendar day (weekends included).
     pub events_per_user_per_day: f64,
+    /// Incidents of each attack scenario per 1,000 user-days (0 = benign only). Credential
+    /// stuffing and password spray run one campaign over many accounts per 6 incidents.
+    pub attacks_per_1000_user_days: f64,
+    /// Days over which attacks (and leaves) are planned, starting at `start_ms`; incidents start
+    /// after [`crate::attacks::LEARNING_DAYS`].
+    pub horizon_days: u32,
 }
 
 impl Default for GeneratorConfig {
@@ -40,6 +48,8 @@ impl Default for GeneratorConfig {
             users: 100,
             start_ms: 1_767_571_200_000, // 2026-01-05T00:00:00Z, a Monday
             events_per_user_per_day: 20.0,
+            attacks_per_1000_user_days: 1.0,
+            horizon_days: 28,
         }
     }
 }
@@ -49,6 +59,8 @@ pub struct Generator {
     cfg: GeneratorConfig,
     users: Vec<SimUser>,
     states: Vec<UserState>,
+    /// The attack source (heap index `users.len()`), sorted by time.
+    attacks: VecDeque<(Event, &'static str)>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
     emitted: u64,
 }
@@ -73,6 +85,8 @@ impl Generator {
                 UserState {
                     rng: stream(cfg.seed, u.index as u64 + 1),
                     queue: VecDeque::new(),
+                    tag: NORMAL,
+                    leave: None,
                     next_day: day_number(cfg.start_ms + offset),
                     last_ms: cfg.start_ms,
                     location: u.home_city,
@@ -80,10 +94,19 @@ impl Generator {
                     device_used: Vec::new(),
                 }
             })
-            .collect();
-        let mut g = Generator { cfg, users, states, heap: BinaryHeap::new(), emitted: 0 };
+            .collect::<Vec<_>>();
+        let plan = attacks::plan(&cfg, &users, stream(cfg.seed, ATTACK_STREAM));
+        let mut states = states;
+        for (u, from, to) in plan.leaves {
+            states[u].leave = Some((from, to));
+        }
+        let attacks = VecDeque::from(plan.events);
+        let mut g = Generator { cfg, users, states, attacks, heap: BinaryHeap::new(), emitted: 0 };
         for u in 0..g.users.len() {
             g.refill(u);
+        }
+        if let Some((ev, _)) = g.attacks.front() {
+            g.heap.push(Reverse((ev.time_ms, g.users.len())));
         }
         g
     }
@@ -108,25 +131,48 @@ impl Generator {
 
     /// The next event: event time never decreases; `event_id` is `{seed:x}-{counter:010}`.
     pub fn next_event(&mut self) -> Event {
-        let Reverse((_, u)) = self.heap.pop().expect("every user always has a planned event");
-        let mut ev = self.states[u].queue.pop_front().expect("queued user has events");
-        if self.states[u].queue.is_empty() {
-            self.refill(u);
+        self.next_labelled().0
+    }
+
+    /// The next event with its ground truth (see [`crate::labels`]).
+    pub fn next_labelled(&mut self) -> (Event, LabelRecord) {
+        let Reverse((_, u)) = self.heap.pop().expect("users who have not left always have a planned event");
+        let (mut ev, scenario) = if u == self.users.len() {
+            let next = self.attacks.pop_front().expect("scheduled attack source has events");
+            if let Some((e, _)) = self.attacks.front() {
+                self.heap.push(Reverse((e.time_ms, u)));
+            }
+            next
         } else {
-            self.heap.push(Reverse((self.states[u].queue[0].time_ms, u)));
-        }
+            let next = self.states[u].queue.pop_front().expect("queued user has events");
+            if self.states[u].queue.is_empty() {
+                self.refill(u);
+            } else {
+                self.heap.push(Reverse((self.states[u].queue[0].0.time_ms, u)));
+            }
+            next
+        };
         ev.event_id = format!("{:x}-{:010}", self.cfg.seed, self.emitted);
         self.emitted += 1;
-        ev
+        let label = LabelRecord {
+            event_id: ev.event_id.clone(),
+            label: u8::from(is_attack(scenario)),
+            scenario: scenario.to_owned(),
+        };
+        (ev, label)
     }
 
     /// Plans days for user `u` until something is queued, then schedules it.
+    /// A user who has left for good (dormant) is not scheduled again.
     fn refill(&mut self, u: usize) {
         let (user, st) = (&mut self.users[u], &mut self.states[u]);
         while st.queue.is_empty() {
+            if st.leave.is_some_and(|(from, to)| to == i64::MAX && st.next_day >= from) {
+                return;
+            }
             Planner { cfg: &self.cfg, user: &mut *user, st: &mut *st }.plan_day();
         }
-        self.heap.push(Reverse((st.queue[0].time_ms, u)));
+        self.heap.push(Reverse((st.queue[0].0.time_ms, u)));
     }
 }
 
@@ -138,6 +184,9 @@ impl Iterator for Generator {
         Some(self.next_event())
     }
 }
+
+/// The attack planner's random stream (users use streams 1..=users).
+const ATTACK_STREAM: u64 = 1 << 40;
 
 fn stream(seed: u64, n: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -4,9 +4,18 @@ use super::*;
 use crate::calendar::{hour_of_day, weekday, MS_PER_DAY};
 use crate::event::{EventKind, Outcome};
 use crate::geo::{haversine_km, VPN_EXITS};
+use crate::labels::LabelRecord;
 
+/// A benign population (no attacks, no leaves).
 fn gen(seed: u64, users: usize) -> Generator {
-    Generator::new(GeneratorConfig { seed, users, ..GeneratorConfig::default() })
+    Generator::new(GeneratorConfig { seed, users, attacks_per_1000_user_days: 0.0, ..GeneratorConfig::default() })
+}
+
+/// 28 days of 300 users with attacks, labelled.
+fn attacked(seed: u64) -> Vec<(Event, LabelRecord)> {
+    let mut g = Generator::new(GeneratorConfig { seed, users: 300, ..GeneratorConfig::default() });
+    let end = g.config().start_ms + 28 * MS_PER_DAY;
+    std::iter::from_fn(|| Some(g.next_labelled())).take_while(|(e, _)| e.time_ms < end).collect()
 }
 
 fn user_index(user_id: &str) -> usize {
@@ -150,4 +159,63 @@ fn habits_show_up_in_the_stream() {
         })
         .count();
     assert!(night > 0, "no on-call nights");
+}
+
+#[test]
+fn every_attack_scenario_is_injected_and_labelled() {
+    let events = attacked(31);
+    let mut per: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (e, l) in &events {
+        assert_eq!(e.event_id, l.event_id);
+        assert_eq!(l.malicious(), crate::labels::is_attack(&l.scenario));
+        let c = per.entry(l.scenario.as_str()).or_default();
+        c.0 += u64::from(l.label);
+        c.1 += 1;
+    }
+    for s in crate::labels::ATTACKS {
+        let (bad, all) = per.get(s).copied().unwrap_or_default();
+        assert!(bad >= 5 && bad == all, "{s}: {bad} malicious of {all}");
+    }
+    for s in crate::labels::BENIGN_LOOKALIKES {
+        let (bad, all) = per.get(s).copied().unwrap_or_default();
+        assert!(all > 0 && bad == 0, "{s}: {bad} malicious of {all}");
+    }
+    let start = events[0].0.time_ms;
+    let first_attack = events.iter().find(|(_, l)| l.malicious()).unwrap().0.time_ms;
+    assert!(first_attack >= start + crate::attacks::LEARNING_DAYS * MS_PER_DAY - MS_PER_DAY);
+    assert!(events.windows(2).all(|w| w[0].0.time_ms <= w[1].0.time_ms));
+    assert_eq!(attacked(31), events, "reproducible");
+}
+
+#[test]
+fn attacks_leave_benign_behaviour_unchanged_except_for_leaves() {
+    let with = attacked(33);
+    let cfg = GeneratorConfig { seed: 33, users: 300, attacks_per_1000_user_days: 0.0, ..GeneratorConfig::default() };
+    let mut g = Generator::new(cfg);
+    let end = g.config().start_ms + 28 * MS_PER_DAY;
+    let without: Vec<Event> = std::iter::from_fn(|| Some(g.next_event())).take_while(|e| e.time_ms < end).collect();
+    type Seq = Vec<(i64, EventKind, Option<std::net::IpAddr>)>;
+    let mut a: BTreeMap<&str, Seq> = BTreeMap::new();
+    for (e, l) in with.iter().filter(|(_, l)| !l.malicious()) {
+        let _ = l;
+        a.entry(e.user_id.as_str()).or_default().push((e.time_ms, e.kind, e.ip));
+    }
+    let mut b: BTreeMap<&str, Seq> = BTreeMap::new();
+    for e in &without {
+        b.entry(e.user_id.as_str()).or_default().push((e.time_ms, e.kind, e.ip));
+    }
+    let mut same = 0;
+    for (user, seq) in &b {
+        match a.get(user) {
+            Some(s) if s == seq => same += 1,
+            other => {
+                // A user on leave: a gap of at least 10 days, or gone (dormant).
+                let s = other.map(Vec::as_slice).unwrap_or(&[]);
+                let gap = s.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap_or(0);
+                let gone = s.last().is_none_or(|x| x.0 < end - 10 * MS_PER_DAY);
+                assert!(gap >= 10 * MS_PER_DAY || gone, "{user} changed without a leave");
+            }
+        }
+    }
+    assert!(same * 10 >= b.len() * 9, "{same} of {} users unchanged", b.len());
 }

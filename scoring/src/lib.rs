@@ -16,19 +16,28 @@
 //! What it must not do: no I/O of any kind — no files, no network, no storage, no clocks (callers
 //! pass `now_ms`), no global or unseeded randomness. It is a leaf crate that other crates call.
 
+pub mod attacks;
 pub mod bounded;
 pub mod calendar;
+pub mod detectors;
 pub mod detmath;
 pub mod event;
+pub mod features;
 pub mod generator;
 pub mod geo;
+pub mod labels;
+pub mod metrics;
+pub mod model;
 mod network;
 mod planner;
 pub mod population;
 pub mod profile;
+pub mod replay;
+pub mod scorer;
 mod session;
 
 pub use bounded::{BoundedSet, SeenEntry};
 pub use event::{Event, EventKind, Geo, Outcome, UnknownEventKind};
 pub use generator::{Generator, GeneratorConfig};
-pub use profile::{LastLogin, Profile, RateStats, RunningStats};
+pub use labels::LabelRecord;
+pub use profile::{FloatStats, LastLogin, Profile, RateStats, RunningStats};

@@ -56,7 +56,7 @@ impl SimUser {
     }
 }
 
-fn v4(asn: u32, third: u8, fourth: u8) -> IpAddr {
+pub(crate) fn v4(asn: u32, third: u8, fourth: u8) -> IpAddr {
     let [a, b] = asn_ipv4_block(asn);
     IpAddr::V4(Ipv4Addr::new(a, b, third, fourth))
 }

@@ -10,6 +10,7 @@ use crate::calendar::{civil_from_days, days_in_month, weekday, MS_PER_DAY, MS_PE
 use crate::event::Event;
 use crate::generator::GeneratorConfig;
 use crate::geo::{haversine_km, CITIES};
+use crate::labels::{BENIGN_RETURN_FROM_LEAVE, BENIGN_TRAVEL, NORMAL};
 use crate::population::{DeviceKind, Role, SimUser};
 use crate::session::{Net, Session};
 
@@ -24,7 +25,12 @@ const SESSION_OVERHEAD: f64 = 2.1;
 /// Per-user generator state.
 pub(crate) struct UserState {
     pub rng: ChaCha8Rng,
-    pub queue: VecDeque<Event>,
+    /// Planned events with their scenario tag (see [`crate::labels`]).
+    pub queue: VecDeque<(Event, &'static str)>,
+    /// Scenario tag of the sessions being planned (set for trips and returns from leave).
+    pub tag: &'static str,
+    /// Local days `[from, to)` without any activity (leave; `to == i64::MAX`: gone for good).
+    pub leave: Option<(i64, i64)>,
     /// Next local day number (in the current location's time zone) to plan.
     pub next_day: i64,
     /// No event may be planned before this (the last planned event, or a flight's arrival).
@@ -52,6 +58,20 @@ impl Planner<'_> {
     pub fn plan_day(&mut self) {
         let day = self.st.next_day;
         self.st.next_day += 1;
+        self.st.tag = NORMAL;
+        if let Some((from, to)) = self.st.leave {
+            if (from..to).contains(&day) {
+                // Nothing that day; make sure the merge still moves on in time.
+                self.st.last_ms = self.st.last_ms.max(self.at(self.st.location, day, 0));
+                return;
+            }
+            if day >= to && day < to + 3 {
+                self.st.tag = BENIGN_RETURN_FROM_LEAVE;
+            }
+        }
+        if self.st.trip.is_some() {
+            self.st.tag = BENIGN_TRAVEL;
+        }
         if self.st.rng.gen_bool(NEW_PHONE_RATE) {
             self.user.add_device(DeviceKind::Phone, &mut self.st.rng);
         }
@@ -126,6 +146,7 @@ impl Planner<'_> {
         };
         let dep_minute = self.st.rng.gen_range(480..720);
         self.fly(self.at(home, day, dep_minute), home, dest);
+        self.st.tag = BENIGN_TRAVEL;
         let return_day = day + self.st.rng.gen_range(2..=5);
         self.st.trip = Some(Trip { dest, return_day });
         let start = self.st.last_ms + self.st.rng.gen_range(60..180) * MS_PER_MINUTE;
@@ -148,6 +169,7 @@ impl Planner<'_> {
         let home = self.user.home_city;
         self.fly(self.at(dest, day, dep_minute), dest, home);
         self.st.trip = None;
+        self.st.tag = NORMAL;
         if self.st.rng.gen_bool(0.3) {
             let start = self.st.last_ms + self.st.rng.gen_range(60..150) * MS_PER_MINUTE;
             let n = self.st.rng.gen_range(2..=6);

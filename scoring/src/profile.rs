@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::BoundedSet;
 use crate::calendar::{hour_of_week, MS_PER_DAY, MS_PER_HOUR};
-use crate::detmath::{exp2_neg, powi_u64};
+use crate::detmath::{exp2_neg, log2, powi_u64};
 use crate::event::{Event, EventKind, Outcome};
 
 /// Half-life of the hour-of-week histogram, in event time.
@@ -62,6 +62,33 @@ impl RunningStats {
 
     pub fn std_dev(&self) -> f64 {
         self.variance().sqrt()
+    }
+}
+
+/// Count, mean and variance (Welford) of a stream of floating-point values.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct FloatStats {
+    pub count: u64,
+    pub mean: f64,
+    /// Sum of squared deviations from the mean.
+    pub m2: f64,
+}
+
+impl FloatStats {
+    pub fn push(&mut self, x: f64) {
+        self.count += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// Sample standard deviation (0 with fewer than two values).
+    pub fn std_dev(&self) -> f64 {
+        if self.count < 2 {
+            0.0
+        } else {
+            (self.m2 / (self.count - 1) as f64).sqrt()
+        }
     }
 }
 
@@ -139,6 +166,10 @@ pub struct Profile {
     pub last_login: Option<LastLogin>,
     /// Over the `bytes` of events that carry it.
     pub bytes: RunningStats,
+    /// Over log2(bytes) of events that carry `bytes` ≥ 1 (volumes are roughly log-normal).
+    pub log_bytes: FloatStats,
+    /// Event time of the latest successful privilege change.
+    pub last_privilege_change_ms: Option<i64>,
     pub rate: RateStats,
     /// Consecutive failed Login / MfaChallenge events (in apply order); reset by a successful one.
     pub failure_streak: u32,
@@ -214,6 +245,12 @@ impl Profile {
         }
         if let Some(b) = ev.bytes {
             self.bytes.push(b);
+            if b >= 1 {
+                self.log_bytes.push(log2(b as f64));
+            }
+        }
+        if (ev.kind, ev.outcome) == (EventKind::PrivilegeChange, Outcome::Success) {
+            self.last_privilege_change_ms = Some(self.last_privilege_change_ms.map_or(t, |p| p.max(t)));
         }
         self.rate.observe(t);
 

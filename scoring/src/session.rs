@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::calendar::MS_PER_MINUTE;
+use crate::calendar::{MS_PER_DAY, MS_PER_MINUTE};
 use crate::event::{Event, EventKind, Geo, Outcome};
-use crate::geo::CITIES;
+use crate::geo::{CITIES, VPN_EXITS};
+use crate::labels::{BENIGN_MONTH_END, BENIGN_NEW_DEVICE, BENIGN_ON_CALL, BENIGN_VPN, NORMAL};
 use crate::planner::Planner;
 use crate::population::Role;
 
@@ -43,6 +44,20 @@ impl Planner<'_> {
             self.st.device_used.resize(self.user.devices.len(), false);
         }
         let first_use = !std::mem::replace(&mut self.st.device_used[s.device], true);
+        let tag = self.st.tag;
+        self.st.tag = if first_use && s.start > self.cfg.start_ms + 3 * MS_PER_DAY {
+            BENIGN_NEW_DEVICE
+        } else if tag != NORMAL {
+            tag
+        } else if VPN_EXITS.iter().any(|v| v.asn == s.net.asn) {
+            BENIGN_VPN
+        } else if s.night {
+            BENIGN_ON_CALL
+        } else if s.month_end {
+            BENIGN_MONTH_END
+        } else {
+            NORMAL
+        };
         if self.st.rng.gen_bool(0.04) {
             for _ in 0..self.st.rng.gen_range(1..=2) {
                 self.push(&s, t, EventKind::Login, Outcome::Failure, &[("reason", "bad_password")]);
@@ -68,6 +83,7 @@ impl Planner<'_> {
             t += self.st.rng.gen_range(5_000..120_000);
             self.push(&s, t, EventKind::Logout, Outcome::Success, &[]);
         }
+        self.st.tag = tag;
     }
 
     fn activity(&mut self, s: &Session, t: i64) {
@@ -142,8 +158,8 @@ impl Planner<'_> {
         ev.user_agent = Some(device.user_agent.to_owned());
         ev.attributes = attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         self.st.last_ms = self.st.last_ms.max(t);
-        self.st.queue.push_back(ev);
-        self.st.queue.back_mut().expect("just pushed")
+        self.st.queue.push_back((ev, self.st.tag));
+        &mut self.st.queue.back_mut().expect("just pushed").0
     }
 }
 

@@ -2,10 +2,15 @@
 
 mod bench;
 mod demo;
+mod eval;
+mod features_cmd;
+mod files;
+mod generate;
 mod ingest_file;
 mod inspect;
 mod load;
 mod node_cmd;
+pub mod roc_plot;
 
 use std::time::Duration;
 
@@ -40,6 +45,12 @@ pub enum Commands {
     },
     /// Start a local cluster of real node processes, drive load through the client, print numbers.
     Bench(bench::BenchArgs),
+    /// Write a labelled, reproducible behaviour data set: DIR/events.jsonl and DIR/labels.jsonl.
+    Generate(generate::GenerateArgs),
+    /// Write the model features of a labelled events file as CSV (the training data).
+    Features(features_cmd::FeaturesArgs),
+    /// Replay a labelled events file through the scorer; print ROC/PR metrics, write JSON and a plot.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +75,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Profile(a) => inspect::profile(a).await,
         Commands::Cluster { command: ClusterCommands::Status(a) } => inspect::status(a).await,
         Commands::Bench(a) => bench::run(a).await,
+        Commands::Generate(a) => generate::run(a),
+        Commands::Features(a) => features_cmd::run(a),
+        Commands::Eval(a) => eval::run(a),
     }
 }
 
