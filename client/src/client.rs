@@ -13,6 +13,7 @@ use crate::outcome::Outcome;
 use crate::proto::traceo_client::TraceoClient;
 use crate::proto::{
     ClusterStatusRequest, ClusterStatusResponse, Event, EventStatus, GetProfileRequest, IngestRequest, Profile,
+    ScoreRequest, ScoreResponse,
 };
 use crate::routing::Routing;
 use crate::validate::{validate_batch, InvalidField, Limits};
@@ -236,8 +237,12 @@ impl Client {
                         for (&i, r) in idx.iter().zip(resp.results.iter()) {
                             let shard = r.shard;
                             match EventStatus::try_from(r.status).unwrap_or(EventStatus::Unspecified) {
-                                EventStatus::Applied => outcomes[i] = Some(Outcome::Ok { duplicate: false }),
-                                EventStatus::Duplicate => outcomes[i] = Some(Outcome::Ok { duplicate: true }),
+                                EventStatus::Applied => {
+                                    outcomes[i] = Some(Outcome::Ok { duplicate: false, verdict: r.verdict.clone() })
+                                }
+                                EventStatus::Duplicate => {
+                                    outcomes[i] = Some(Outcome::Ok { duplicate: true, verdict: None })
+                                }
                                 EventStatus::NotLeader => {
                                     let mut routing = self.inner.routing.write().expect("routing lock");
                                     if r.leader_id != 0 {
@@ -309,8 +314,30 @@ impl Client {
     /// Reads a user's profile: linearizable on the shard leader, or from any replica with
     /// `stale_ok`. `None` if the user has no events.
     pub async fn get_profile(&self, user_id: &str, stale_ok: bool) -> Result<Option<Profile>, ClientError> {
+        let req = GetProfileRequest { user_id: user_id.to_string(), stale_ok };
+        let what = format!("reading profile of {user_id}");
+        let r = self.on_shard(self.shard_of(user_id), &what, |mut c, req| async move { c.get_profile(req).await }, req);
+        let r = r.await?;
+        Ok(if r.found { r.profile } else { None })
+    }
+
+    /// Scores `event` against its user's current profile without recording it.
+    pub async fn score(&self, event: &Event) -> Result<ScoreResponse, ClientError> {
+        crate::validate::validate_event(event, 0, now_ms(), &self.inner.opts.limits)?;
+        let req = ScoreRequest { event: Some(event.clone()) };
+        let what = format!("scoring event {}", event.event_id);
+        self.on_shard(self.shard_of(&event.user_id), &what, |mut c, req| async move { c.score(req).await }, req).await
+    }
+
+    /// One request about `shard`, sent to its leader (following `traceo-leader-addr` hints) or,
+    /// failing that, to its other replicas, with backoff until the deadline.
+    async fn on_shard<Req, Resp, F, Fut>(&self, shard: u32, what: &str, call: F, req: Req) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: Fn(TraceoClient<tonic::transport::Channel>, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
         let deadline = Instant::now() + self.inner.opts.deadline;
-        let shard = self.shard_of(user_id);
         let mut hinted: Option<String> = None;
         let mut tried = HashSet::new();
         let mut last = String::new();
@@ -321,16 +348,12 @@ impl Client {
                 return Err(ClientError::Unavailable(format!("no known replica of shard {shard}")));
             };
             tried.insert(addr.clone());
-            let req = GetProfileRequest { user_id: user_id.to_string(), stale_ok };
             let result = match self.grpc(&addr) {
-                Ok(mut c) => c.get_profile(self.request(req)).await,
+                Ok(c) => call(c, self.request(req.clone())).await,
                 Err(e) => Err(e),
             };
             match result {
-                Ok(r) => {
-                    let r = r.into_inner();
-                    return Ok(if r.found { r.profile } else { None });
-                }
+                Ok(r) => return Ok(r.into_inner()),
                 Err(s) if s.code() == Code::InvalidArgument => return Err(ClientError::Rejected(s.message().into())),
                 Err(s) => {
                     if let Some(leader) = s.metadata().get(LEADER_ADDR_HEADER).and_then(|v| v.to_str().ok()) {
@@ -350,7 +373,7 @@ impl Client {
                 self.backoff(attempt, deadline).await;
             }
         }
-        Err(ClientError::DeadlineExceeded(format!("reading profile of {user_id}: tried {tried:?}; last error {last}")))
+        Err(ClientError::DeadlineExceeded(format!("{what}: tried {tried:?}; last error {last}")))
     }
 
     /// `ClusterStatus` from the first node that answers.

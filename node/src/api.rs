@@ -8,7 +8,7 @@ use client::proto::membership_server::Membership;
 use client::proto::traceo_server::Traceo;
 use client::proto::{
     ClusterStatusRequest, ClusterStatusResponse, Event, EventResult, EventStatus, GetProfileRequest,
-    GetProfileResponse, IngestRequest, IngestResponse, JoinRequest, JoinResponse,
+    GetProfileResponse, IngestRequest, IngestResponse, JoinRequest, JoinResponse, ScoreRequest, ScoreResponse,
 };
 use client::LEADER_ADDR_HEADER;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
@@ -52,6 +52,35 @@ fn not_leader(what: &str, leader: Option<(u64, NodeInfo)>) -> Status {
 }
 
 impl Api {
+    /// The shard of `user_id` and its local replica, or FAILED_PRECONDITION pointing at a node
+    /// that has one.
+    fn local_shard(&self, user_id: &str) -> Result<(u32, raft::GroupHandle), Status> {
+        let shards = self.shared.multi.meta().borrow().shards();
+        if shards == 0 {
+            return Err(Status::unavailable("the cluster has not placed its shards yet"));
+        }
+        let shard = ring::shard_for(user_id, shards);
+        match self.shared.multi.group(shard) {
+            Some(g) => Ok((shard, g)),
+            None => {
+                Err(not_leader(&format!("shard {shard} (not hosted here)"), self.shared.placement_leader_hint(shard)))
+            }
+        }
+    }
+
+    /// Like [`Self::local_shard`], and this replica is the leader with everything committed
+    /// before now applied (read index): a read here is linearizable.
+    async fn linearizable_shard(&self, user_id: &str) -> Result<(u32, raft::GroupHandle), Status> {
+        let (shard, group) = self.local_shard(user_id)?;
+        match group.raft.ensure_linearizable().await {
+            Ok(_) => Ok((shard, group)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(not_leader(&format!("shard {shard}"), f.leader_id.zip(f.leader_node)))
+            }
+            Err(e) => Err(Status::unavailable(format!("shard {shard}: {e}"))),
+        }
+    }
+
     /// Proposes one shard's part of a batch and answers each of its events.
     async fn ingest_shard(&self, shard: u32, events: Vec<&Event>) -> Vec<EventResult> {
         let n = events.len();
@@ -84,13 +113,24 @@ impl Api {
         let timeout = Duration::from_millis(self.shared.config.request_timeout_ms);
         let proposer = self.shared.proposer(&group);
         match tokio::time::timeout(timeout, proposer.propose(domain)).await {
-            Ok(Proposed::Applied(applied)) => applied
-                .into_iter()
-                .map(|a| match a {
-                    Applied::New => result(EventStatus::Applied, shard, ""),
-                    Applied::Duplicate => result(EventStatus::Duplicate, shard, ""),
-                })
-                .collect(),
+            Ok(Proposed::Applied(applied)) => {
+                let observed: Vec<_> = applied
+                    .into_iter()
+                    .map(|a| match a {
+                        Applied::New(o) => Some(*o),
+                        Applied::Duplicate => None,
+                    })
+                    .collect();
+                let new: Vec<bool> = observed.iter().map(Option::is_some).collect();
+                let verdicts = self.shared.scoring.verdicts(observed).await;
+                new.into_iter()
+                    .zip(verdicts)
+                    .map(|(new, verdict)| match new {
+                        true => EventResult { verdict, ..result(EventStatus::Applied, shard, "") },
+                        false => result(EventStatus::Duplicate, shard, ""),
+                    })
+                    .collect()
+            }
             Ok(Proposed::NotLeader { leader }) => {
                 let hint = leader.map(|(id, node)| (id, node.map(|n| n.addr).unwrap_or_default()));
                 all(redirect(shard, "leadership changed", hint))
@@ -145,27 +185,11 @@ impl Traceo for Api {
         if req.user_id.is_empty() || req.user_id.len() > self.shared.limits.max_id_bytes {
             return Err(Status::invalid_argument("field `user_id`: must be 1-128 bytes"));
         }
-        let shards = self.shared.multi.meta().borrow().shards();
-        if shards == 0 {
-            return Err(Status::unavailable("the cluster has not placed its shards yet"));
-        }
-        let shard = ring::shard_for(&req.user_id, shards);
-        let Some(group) = self.shared.multi.group(shard) else {
-            return Err(not_leader(
-                &format!("shard {shard} (not hosted here)"),
-                self.shared.placement_leader_hint(shard),
-            ));
+        let shard = if req.stale_ok {
+            self.local_shard(&req.user_id)?.0
+        } else {
+            self.linearizable_shard(&req.user_id).await?.0
         };
-        if !req.stale_ok {
-            match group.raft.ensure_linearizable().await {
-                Ok(_) => {}
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                    let hint = f.leader_id.zip(f.leader_node);
-                    return Err(not_leader(&format!("shard {shard}"), hint));
-                }
-                Err(e) => return Err(Status::unavailable(format!("shard {shard}: {e}"))),
-            }
-        }
         let profile = raft::state_machine::read_profile(self.shared.multi.engine(), shard, &req.user_id)
             .map_err(|e| Status::internal(format!("reading profile: {e}")))?;
         self.shared.metrics.rpc_latency.with_label_values(&["get_profile"]).observe(started.elapsed().as_secs_f64());
@@ -182,6 +206,26 @@ impl Traceo for Api {
         _request: Request<ClusterStatusRequest>,
     ) -> Result<Response<ClusterStatusResponse>, Status> {
         Ok(Response::new(cluster_status(&self.shared).await))
+    }
+
+    #[instrument(skip_all)]
+    async fn score(&self, request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
+        let started = Instant::now();
+        let Some(event) = request.into_inner().event else {
+            return Err(Status::invalid_argument("field `event`: required"));
+        };
+        client::validate::validate_event(&event, 0, now_ms(), &self.shared.limits)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let ev = event_from_proto(&event).map_err(|f| Status::invalid_argument(format!("field `{f}`: invalid")))?;
+        let (shard, _) = self.linearizable_shard(&ev.user_id).await?;
+        let profile = raft::state_machine::read_profile(self.shared.multi.engine(), shard, &ev.user_id)
+            .map_err(|e| Status::internal(format!("reading profile: {e}")))?
+            .unwrap_or_else(|| scoring::Profile::new(&ev.user_id));
+        let failed = self.shared.multi.sources().lock().expect("source window").failed_users(&ev);
+        let observed = scoring::features::Observation::observe(&profile, &ev, failed);
+        let verdict = self.shared.scoring.verdicts(vec![Some(observed)]).await.pop().flatten();
+        self.shared.metrics.rpc_latency.with_label_values(&["score"]).observe(started.elapsed().as_secs_f64());
+        Ok(Response::new(ScoreResponse { verdict, shard, served_by: self.shared.multi.node_id() }))
     }
 }
 

@@ -20,6 +20,7 @@ pub mod local_cluster;
 pub mod metrics;
 mod node;
 pub mod proposer;
+pub mod scoring_service;
 pub mod shared;
 pub mod status;
 

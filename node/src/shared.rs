@@ -21,6 +21,8 @@ pub struct Shared {
     pub inflight: Arc<Semaphore>,
     /// Entry batching per local shard group, started on first use.
     pub proposers: Mutex<HashMap<u32, Proposer>>,
+    /// Models, rules and policy; verdicts for applied and scored events.
+    pub scoring: Arc<crate::scoring_service::ScoringService>,
 }
 
 pub fn now_ms() -> i64 {

@@ -53,9 +53,9 @@ async fn bad_input_is_rejected_whole_with_the_field_named() {
 
     // And a good batch is applied, with duplicates recognised.
     let ok = client.ingest(&[event("c", "1", now), event("c", "2", now)]).await.unwrap();
-    assert!(ok.iter().all(|o| *o == client::Outcome::Ok { duplicate: false }), "{ok:?}");
+    assert!(ok.iter().all(|o| matches!(o, client::Outcome::Ok { duplicate: false, verdict: Some(_) })), "{ok:?}");
     let again = client.ingest(&[event("c", "1", now)]).await.unwrap();
-    assert_eq!(again, vec![client::Outcome::Ok { duplicate: true }]);
+    assert_eq!(again, vec![client::Outcome::Ok { duplicate: true, verdict: None }]);
     let p = client.get_profile("c", false).await.unwrap().expect("profile of c");
     assert_eq!(p.events_applied, 2);
     cluster.terminate_all(std::time::Duration::from_secs(10));

@@ -25,10 +25,11 @@ pub enum MetaCommand {
 }
 
 /// Per event of an ingest command, in the command's order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Applied {
-    /// Folded into the profile by this command.
-    New,
+    /// Folded into the profile by this command; what the event looked like against the profile
+    /// just before it (the scoring features and the rules' evidence).
+    New(Box<scoring::features::Observation>),
     /// Its `event_id` had been applied before: nothing changed.
     Duplicate,
 }

@@ -13,8 +13,9 @@ use crate::flusher::{FlushStats, Flusher};
 use crate::log_store::LogStore;
 use crate::meta::MetaState;
 use crate::network::{ChannelPool, PeerNetworkFactory};
-use crate::state_machine::StateMachine;
+use crate::state_machine::{SharedSources, StateMachine};
 use crate::types::{NodeId, Raft};
+use scoring::features::SourceWindow;
 
 /// Raft timing and log-compaction settings, shared by every group on the node.
 #[derive(Clone, Debug)]
@@ -28,7 +29,12 @@ pub struct RaftOptions {
     pub keep_entries_after_snapshot: u64,
     /// Profiles cached in memory by the shard state machines of this node, all shards together.
     pub profile_cache_entries: usize,
+    /// Source addresses remembered by the node's window of failed logins (spray / stuffing).
+    pub source_window_addresses: usize,
 }
+
+/// Failed logins per source address are counted over the last hour of event time.
+pub const SOURCE_WINDOW_MS: i64 = 3_600_000;
 
 impl Default for RaftOptions {
     fn default() -> Self {
@@ -39,6 +45,7 @@ impl Default for RaftOptions {
             snapshot_after_entries: 20_000,
             keep_entries_after_snapshot: 2_000,
             profile_cache_entries: 32_768,
+            source_window_addresses: 100_000,
         }
     }
 }
@@ -73,6 +80,7 @@ pub struct MultiRaft {
     pool: ChannelPool,
     config: Arc<Config>,
     profile_cache_entries: usize,
+    sources: SharedSources,
     groups: RwLock<HashMap<GroupId, GroupHandle>>,
     meta_rx: watch::Receiver<Arc<MetaState>>,
     /// Serializes group creation so two callers never build the same group twice.
@@ -98,6 +106,7 @@ impl MultiRaft {
             pool,
             config,
             profile_cache_entries: opts.profile_cache_entries,
+            sources: Arc::new(std::sync::Mutex::new(SourceWindow::new(SOURCE_WINDOW_MS, opts.source_window_addresses))),
             groups: RwLock::new(groups),
             meta_rx,
             create: tokio::sync::Mutex::new(()),
@@ -110,6 +119,11 @@ impl MultiRaft {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// The node's window of failed logins per source address (scoring context).
+    pub fn sources(&self) -> &SharedSources {
+        &self.sources
     }
 
     pub fn pool(&self) -> &ChannelPool {
@@ -152,7 +166,8 @@ impl MultiRaft {
         }
         // The cache budget is split evenly over the cluster's shards (a node hosts at most all).
         let shards = self.meta_rx.borrow().shards().max(1) as usize;
-        let sm = StateMachine::shard(self.engine.clone(), shard, self.profile_cache_entries / shards);
+        let sm =
+            StateMachine::shard(self.engine.clone(), shard, self.profile_cache_entries / shards, self.sources.clone());
         let log = LogStore::new(self.engine.clone(), shard, self.flusher.clone());
         let net = PeerNetworkFactory { group: shard, pool: self.pool.clone() };
         let raft = Raft::new(self.node_id, self.config.clone(), net, log, sm).await?;

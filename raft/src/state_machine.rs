@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
+use scoring::features::{Observation, SourceWindow};
 use scoring::Profile;
 use storage::keys::{group_key, GroupId};
 use storage::{decode, encode, Batch, Cf, Engine};
@@ -35,10 +36,13 @@ fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError {
 /// profiles out and puts them back only after the batch is written; installing a snapshot clears
 /// it. It saves a RocksDB read and a decode per event for active users.
 type ProfileCache = Arc<Mutex<lru::LruCache<String, Profile>>>;
+/// The node's window of failed logins per source address, fed by every shard it applies.
+pub type SharedSources = Arc<Mutex<SourceWindow>>;
 
 #[derive(Clone)]
 enum Kind {
-    Shard(ProfileCache),
+    /// A shard: its profile cache and the node's source window (shared by the node's shards).
+    Shard(ProfileCache, SharedSources),
     /// The meta group publishes its state to the node after every apply.
     Meta(watch::Sender<Arc<MetaState>>),
 }
@@ -76,9 +80,11 @@ pub fn read_profile(engine: &Engine, shard: GroupId, user_id: &str) -> Result<Op
 
 impl StateMachine {
     /// A shard's state machine, caching up to `cached_profiles` profiles (0: no cache).
-    pub fn shard(engine: Arc<Engine>, group: GroupId, cached_profiles: usize) -> StateMachine {
+    /// Applying an event also observes it against the profile before it ([`Observation`]: the
+    /// scoring features, returned in [`Applied::New`]) and records it in `sources`.
+    pub fn shard(engine: Arc<Engine>, group: GroupId, cached_profiles: usize, sources: SharedSources) -> StateMachine {
         let cap = NonZeroUsize::new(cached_profiles).unwrap_or(NonZeroUsize::MIN);
-        StateMachine { engine, group, kind: Kind::Shard(Arc::new(Mutex::new(lru::LruCache::new(cap)))) }
+        StateMachine { engine, group, kind: Kind::Shard(Arc::new(Mutex::new(lru::LruCache::new(cap))), sources) }
     }
 
     /// The meta group's state machine; its state is loaded now and published on every change.
@@ -102,9 +108,16 @@ impl StateMachine {
         group_key(self.group, &[tag])
     }
 
+    fn sources(&self) -> Option<&SharedSources> {
+        match &self.kind {
+            Kind::Shard(_, s) => Some(s),
+            Kind::Meta(_) => None,
+        }
+    }
+
     fn cache(&self) -> Option<&ProfileCache> {
         match &self.kind {
-            Kind::Shard(c) => Some(c),
+            Kind::Shard(c, _) => Some(c),
             Kind::Meta(_) => None,
         }
     }
@@ -146,10 +159,20 @@ impl StateMachine {
                 };
                 profiles.insert(ev.user_id.clone(), p);
             }
-            profiles.get_mut(&ev.user_id).expect("inserted above").fold(ev);
+            let profile = profiles.get_mut(&ev.user_id).expect("inserted above");
+            let observed = match self.sources() {
+                Some(s) => {
+                    let mut w = s.lock().expect("source window");
+                    let o = Observation::observe(profile, ev, w.failed_users(ev));
+                    w.record(ev);
+                    o
+                }
+                None => Observation::observe(profile, ev, 0),
+            };
+            profile.fold(ev);
             batch.put(Cf::Dedupe, dk.clone(), encode(&index));
             applied_now.insert(dk);
-            out.push(Applied::New);
+            out.push(Applied::New(Box::new(observed)));
         }
         Ok(out)
     }
@@ -195,7 +218,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut membership = None;
         let mut meta = match &self.kind {
             Kind::Meta(tx) => Some((**tx.borrow()).clone()),
-            Kind::Shard(_) => None,
+            Kind::Shard(..) => None,
         };
         for entry in entries {
             last_applied = Some(entry.log_id);

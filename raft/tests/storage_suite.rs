@@ -19,7 +19,11 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for RocksBuilder 
         let flusher = Flusher::start(engine.clone());
         // A shard group other than 0, so key-range mistakes at group boundaries show up.
         let group = 7;
-        Ok((dir, LogStore::new(engine.clone(), group, flusher), StateMachine::shard(engine, group, 1000)))
+        Ok((
+            dir,
+            LogStore::new(engine.clone(), group, flusher),
+            StateMachine::shard(engine, group, 1000, Default::default()),
+        ))
     }
 }
 

@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::calendar::{hour_of_day, hour_of_week, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE};
 use crate::detmath::log2;
 use crate::event::{Event, EventKind, Outcome};
@@ -49,7 +51,7 @@ pub const FEATURE_NAMES: [&str; 22] = [
 pub const N_FEATURES: usize = FEATURE_NAMES.len();
 
 /// The raw quantities behind the features of one event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     pub kind: EventKind,
     pub outcome: Outcome,
@@ -271,6 +273,13 @@ pub struct SourceWindow {
 }
 
 const MAX_PER_SOURCE: usize = 256;
+
+impl Default for SourceWindow {
+    /// One hour, 100,000 addresses.
+    fn default() -> Self {
+        SourceWindow::new(3_600_000, 100_000)
+    }
+}
 
 impl SourceWindow {
     pub fn new(window_ms: i64, max_sources: usize) -> Self {

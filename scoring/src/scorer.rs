@@ -9,7 +9,9 @@
 //!
 //! `logit = intercept + w_rules·rule_points + w_if·iforest + w_ae·ln(ae_mse + ε) + w_gbt·gbt_margin`
 //!
-//! and the score is `round(100·sigmoid(logit))`. Without a model set the score is rules-only,
+//! and the score is the logit calibrated by benign false-positive rate ([`Calibration`]: 40 = 1%
+//! of benign events score this high, 60 = 0.1%, 80 = 0.01%), or `100·sigmoid(logit)` for a
+//! manifest without calibration. Without a model set the score is rules-only,
 //! `100·(1 − 2^(−points/40))`.
 
 use std::collections::BTreeMap;
@@ -60,6 +62,42 @@ pub struct Manifest {
     #[serde(default = "default_epsilon")]
     pub autoencoder_log_epsilon: f64,
     pub combiner: Combiner,
+    #[serde(default)]
+    pub calibration: Calibration,
+}
+
+/// Maps the combiner's log-odds to the 0–100 score by benign false-positive rate:
+/// `score = 20·log10(1 / FPR)`, so 40 means 1% of benign events score this high, 60 means 0.1%,
+/// 80 means 0.01%. `knots` are `[logit, score]` pairs measured on benign validation events,
+/// increasing in both; between knots the score is interpolated linearly, beyond the last it
+/// continues on the last segment's slope (clamped to 100), below the first it falls to 0 over
+/// the first knot's score in logit units.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+pub struct Calibration {
+    #[serde(default)]
+    pub knots: Vec<[f64; 2]>,
+}
+
+impl Calibration {
+    /// The score of a logit, or `None` without knots.
+    pub fn score(&self, logit: f64) -> Option<f64> {
+        let k = &self.knots;
+        let first = k.first()?;
+        if logit <= first[0] {
+            return Some((first[1] - (first[0] - logit)).max(0.0));
+        }
+        let last = k[k.len() - 1];
+        let segment = k.windows(2).find(|w| logit <= w[1][0]);
+        let score = match segment {
+            Some(w) => w[0][1] + (logit - w[0][0]) * (w[1][1] - w[0][1]) / (w[1][0] - w[0][0]),
+            None if k.len() >= 2 => {
+                let p = k[k.len() - 2];
+                last[1] + (logit - last[0]) * (last[1] - p[1]) / (last[0] - p[0])
+            }
+            None => last[1],
+        };
+        Some(score.clamp(0.0, 100.0))
+    }
 }
 
 fn default_epsilon() -> f64 {
@@ -117,6 +155,12 @@ impl ModelSet {
                 "manifest.json: feature_names {:?} differ from this build's {:?}: retrain the models",
                 manifest.feature_names, FEATURE_NAMES
             )));
+        }
+        let knots = &manifest.calibration.knots;
+        if knots.iter().any(|k| !k[0].is_finite() || !k[1].is_finite())
+            || knots.windows(2).any(|w| w[1][0] <= w[0][0] || w[1][1] < w[0][1])
+        {
+            return Err(ModelError::Graph("manifest.json: calibration knots must increase".into()));
         }
         if !(manifest.iforest_c.is_finite() && manifest.iforest_c > 0.0) {
             return Err(ModelError::Graph(format!(
@@ -216,7 +260,8 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { mfa_at: 40, challenge_at: 60, block_at: 85 }
+        // With the calibrated score: step-up at 1% benign FPR, challenge at 0.1%, block at 0.01%.
+        Policy { mfa_at: 40, challenge_at: 60, block_at: 80 }
     }
 }
 
@@ -257,7 +302,10 @@ pub fn rules_score(rule_points: f64) -> f64 {
 /// The full score, 0–100 as a real number (for evaluation); rules-only without models.
 pub fn combined_score(models: Option<&ModelSet>, rule_points: f64, outputs: Option<&ModelOutputs>) -> f64 {
     match (models, outputs) {
-        (Some(set), Some(m)) => 100.0 / (1.0 + (-set.logit(rule_points, m).0).exp()),
+        (Some(set), Some(m)) => {
+            let logit = set.logit(rule_points, m).0;
+            set.manifest.calibration.score(logit).unwrap_or_else(|| 100.0 / (1.0 + (-logit).exp()))
+        }
         _ => rules_score(rule_points),
     }
 }
@@ -308,4 +356,42 @@ fn model_reason(name: &str, x: f64, contribution: f64) -> Reason {
         _ => ("model_autoencoder", format!("autoencoder reconstruction error {:.3}", x.exp())),
     };
     Reason { code: code.to_owned(), points: contribution, evidence }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_interpolates_and_extrapolates() {
+        let c = Calibration { knots: vec![[-5.0, 40.0], [-2.0, 60.0], [0.0, 80.0]] };
+        assert_eq!(c.score(-5.0), Some(40.0));
+        assert_eq!(c.score(-3.5), Some(50.0));
+        assert_eq!(c.score(-1.0), Some(70.0));
+        assert_eq!(c.score(1.0), Some(90.0));
+        assert_eq!(c.score(10.0), Some(100.0));
+        assert_eq!(c.score(-6.0), Some(39.0));
+        assert_eq!(c.score(-100.0), Some(0.0));
+        assert_eq!(Calibration::default().score(1.0), None);
+    }
+
+    #[test]
+    fn builtin_models_load_and_policy_is_ordered() {
+        let set = ModelSet::load(&ModelBundle::builtin()).unwrap();
+        assert!(!set.version().is_empty());
+        assert!(set.manifest().calibration.knots.len() >= 5);
+        Policy::default().validate().unwrap();
+        let bad = Policy { challenge_at: 90, ..Policy::default() };
+        assert!(bad.validate().unwrap_err().contains("challenge_at"));
+    }
+
+    #[test]
+    fn verdict_actions_follow_the_policy() {
+        let p = Policy::default();
+        let reasons = |pts: f64| vec![Reason { code: "x".into(), points: pts, evidence: String::new() }];
+        let v = verdict(None, reasons(0.0), None, &p);
+        assert_eq!((v.score, v.action, v.require_mfa), (0, Action::Allow, false));
+        let v = verdict(None, reasons(200.0), None, &p);
+        assert_eq!((v.action, v.require_mfa, v.model_version.as_str()), (Action::Block, true, "rules-only"));
+    }
 }

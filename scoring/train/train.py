@@ -643,6 +643,19 @@ def main() -> None:
             validation_fpr=round(float(flagged[yv == 0].mean()), 6),
             validation_tpr=round(float(flagged[yv == 1].mean()), 6),
             flagged_rate_by_scenario={s: round(float(flagged[sv == s].mean()), 6) for s in sorted(set(sv))})
+    # Calibration of the 0-100 score by benign false-positive rate (of the shipped combiner):
+    # score = 20 * log10(1 / FPR), so 40 = 1% of benign events score this high, 60 = 0.1%,
+    # 80 = 0.01%. Knots at benign quantiles; the server interpolates linearly between them.
+    benign_final = np.sort(s_comb_final[yv == 0])
+    calibration = []
+    for fpr in [0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001]:
+        if fpr * len(benign_final) < 5:
+            break
+        t = float(benign_final[min(int(math.floor(len(benign_final) * (1 - fpr))), len(benign_final) - 1)])
+        if calibration and t <= calibration[-1][0]:
+            continue
+        calibration.append([round(t, 6), round(20 * math.log10(1 / fpr), 3)])
+    baselines = {n: round(float(np.median(C[yv == 0][:, i])), 6) for i, n in enumerate(comb_names)}
     timings["evaluate"] = time.time() - t0
 
     # ---- golden rows --------------------------------------------------------------------------
@@ -728,7 +741,12 @@ def main() -> None:
             formula="logit = intercept + sum(weights[name] * input[name]); probability = sigmoid(logit); "
                     "score_0_100 = 100 * probability",
             intercept=round(comb_b, 9),
-            weights={n: round(float(w), 9) for n, w in zip(comb_names, comb_w)}),
+            weights={n: round(float(w), 9) for n, w in zip(comb_names, comb_w)},
+            baselines=baselines),
+        calibration=dict(
+            knots=calibration,
+            definition="[combined logit, score]: score = 20 * log10(1 / benign FPR) at that logit, "
+                       "interpolated linearly; 40 = 1% FPR, 60 = 0.1%, 80 = 0.01%"),
         thresholds=thresholds,
         validation=dict(
             users=len(val_users), rows=int(nv), malicious_rows=int(yv.sum()),

@@ -80,8 +80,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     for r in results {
         for o in r? {
             match o {
-                Outcome::Ok { duplicate: false } => ok += 1,
-                Outcome::Ok { duplicate: true } => dup += 1,
+                Outcome::Ok { duplicate: false, .. } => ok += 1,
+                Outcome::Ok { duplicate: true, .. } => dup += 1,
                 Outcome::Failed { .. } => failed += 1,
                 Outcome::Indeterminate { .. } => indeterminate += 1,
             }

@@ -115,7 +115,7 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
                         let mut users = Vec::new();
                         for (o, ev) in outcomes.iter().zip(&batch) {
                             match o {
-                                Outcome::Ok { duplicate } => {
+                                Outcome::Ok { duplicate, .. } => {
                                     report.events_ok += 1;
                                     report.duplicates += *duplicate as u64;
                                     users.push(ev.user_id.clone());

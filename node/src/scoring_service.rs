@@ -1,0 +1,126 @@
+//! Scoring on the node: the live model set (and an optional shadow candidate), the rules and
+//! policy, and a bounded pool that runs model batches off the async runtime.
+//!
+//! The state machine hands back an [`Observation`] per applied event; this turns them into
+//! verdicts. Models are compiled once per version ([`ModelSet::load`]) and swapped atomically
+//! (an `Arc` behind a lock held for a pointer copy), so a batch in flight finishes on the version
+//! it started with and the next one sees the new version.
+
+use std::sync::{Arc, RwLock};
+
+use client::proto;
+use scoring::detectors::{detect, RuleConfig};
+use scoring::features::{Observation, N_FEATURES};
+use scoring::scorer::{combined_score, verdict, Action, ModelBundle, ModelOutputs, ModelSet, Policy, Verdict};
+use tokio::sync::Semaphore;
+
+pub struct ScoringService {
+    live: RwLock<Option<Arc<ModelSet>>>,
+    shadow: RwLock<Option<Arc<ModelSet>>>,
+    rules: RuleConfig,
+    policy: Policy,
+    /// Bounds model batches running at once (the blocking pool's share for scoring).
+    pool: Arc<Semaphore>,
+}
+
+impl ScoringService {
+    /// Starts with the models built into the binary (or rules only when `builtin` is false).
+    pub fn new(rules: RuleConfig, policy: Policy, builtin: bool, workers: usize) -> anyhow::Result<ScoringService> {
+        let live = if builtin { Some(Arc::new(ModelSet::load(&ModelBundle::builtin())?)) } else { None };
+        Ok(ScoringService {
+            live: RwLock::new(live),
+            shadow: RwLock::new(None),
+            rules,
+            policy,
+            pool: Arc::new(Semaphore::new(workers.max(1))),
+        })
+    }
+
+    pub fn live(&self) -> Option<Arc<ModelSet>> {
+        self.live.read().expect("models lock").clone()
+    }
+
+    pub fn shadow(&self) -> Option<Arc<ModelSet>> {
+        self.shadow.read().expect("models lock").clone()
+    }
+
+    /// Replaces the live (and shadow) model sets; `None` = rules only / no shadow.
+    pub fn install(&self, live: Option<Arc<ModelSet>>, shadow: Option<Arc<ModelSet>>) {
+        *self.live.write().expect("models lock") = live;
+        *self.shadow.write().expect("models lock") = shadow;
+    }
+
+    pub fn live_version(&self) -> String {
+        self.live().map_or_else(|| "rules-only".to_owned(), |m| m.version().to_owned())
+    }
+
+    /// Verdicts for a batch of observations (`None` entries stay `None`), computed on the
+    /// blocking pool. A model failure degrades that batch to rules only, logged.
+    pub async fn verdicts(self: &Arc<Self>, observations: Vec<Option<Observation>>) -> Vec<Option<proto::Verdict>> {
+        if observations.iter().all(Option::is_none) {
+            return vec![None; observations.len()];
+        }
+        let Ok(_permit) = self.pool.clone().acquire_owned().await else {
+            return vec![None; observations.len()];
+        };
+        let this = self.clone();
+        let n = observations.len();
+        tokio::task::spawn_blocking(move || this.score_now(&observations)).await.unwrap_or_else(|e| {
+            tracing::error!("scoring task failed: {e}");
+            vec![None; n]
+        })
+    }
+
+    /// Scores synchronously (the caller is on a blocking thread or the batch is tiny).
+    pub fn score_now(&self, observations: &[Option<Observation>]) -> Vec<Option<proto::Verdict>> {
+        let present: Vec<&Observation> = observations.iter().flatten().collect();
+        let rows: Vec<[f32; N_FEATURES]> = present.iter().map(|o| o.features()).collect();
+        let (live, shadow) = (self.live(), self.shadow());
+        let outputs = |set: &Option<Arc<ModelSet>>| -> Option<Vec<ModelOutputs>> {
+            let set = set.as_ref()?;
+            match set.outputs(&rows) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    tracing::error!(version = set.version(), "model failed, scoring with rules only: {e}");
+                    None
+                }
+            }
+        };
+        let (live_out, shadow_out) = (outputs(&live), outputs(&shadow));
+        let mut verdicts = present.iter().enumerate().map(|(i, o)| {
+            let reasons = detect(o, &self.rules);
+            let shadow_score = shadow.as_deref().zip(shadow_out.as_ref()).map(|(set, out)| {
+                combined_score(Some(set), scoring::detectors::points(&reasons), Some(&out[i])).round() as u32
+            });
+            let live_set = live_out.as_ref().and(live.as_deref());
+            let v = verdict(live_set, reasons, live_out.as_ref().map(|out| &out[i]), &self.policy);
+            let mut p = verdict_to_proto(&v);
+            if let Some(s) = shadow_score {
+                p.shadow_score = Some(s);
+                p.shadow_version = shadow.as_ref().map(|s| s.version().to_owned()).unwrap_or_default();
+            }
+            p
+        });
+        observations.iter().map(|o| o.as_ref().and_then(|_| verdicts.next())).collect()
+    }
+}
+
+pub fn verdict_to_proto(v: &Verdict) -> proto::Verdict {
+    proto::Verdict {
+        score: u32::from(v.score),
+        action: match v.action {
+            Action::Allow => proto::Action::Allow,
+            Action::Challenge => proto::Action::Challenge,
+            Action::Block => proto::Action::Block,
+        } as i32,
+        require_mfa: v.require_mfa,
+        reasons: v
+            .reasons
+            .iter()
+            .map(|r| proto::Reason { code: r.code.clone(), points: r.points, evidence: r.evidence.clone() })
+            .collect(),
+        model_version: v.model_version.clone(),
+        shadow_score: None,
+        shadow_version: String::new(),
+    }
+}
