@@ -299,6 +299,12 @@ pub fn rules_score(rule_points: f64) -> f64 {
     100.0 * (1.0 - (-rule_points / 40.0).exp2())
 }
 
+/// The combiner's log-odds: the full scorer's ranking (the 0–100 score is a monotone, clamped
+/// function of it, so ranking metrics are computed on this).
+pub fn combined_logit(models: &ModelSet, rule_points: f64, outputs: &ModelOutputs) -> f64 {
+    models.logit(rule_points, outputs).0
+}
+
 /// The full score, 0–100 as a real number (for evaluation); rules-only without models.
 pub fn combined_score(models: Option<&ModelSet>, rule_points: f64, outputs: Option<&ModelOutputs>) -> f64 {
     match (models, outputs) {

@@ -13,7 +13,7 @@ use scoring::features::N_FEATURES;
 use scoring::labels::{is_attack, BENIGN_LOOKALIKES};
 use scoring::metrics::{Ranking, Summary};
 use scoring::replay::Replay;
-use scoring::scorer::{combined_score, rules_score, ModelBundle, ModelOutputs, ModelSet};
+use scoring::scorer::{combined_logit, rules_score, ModelBundle, ModelOutputs, ModelSet};
 use serde::Serialize;
 
 use super::features_cmd::progress;
@@ -108,7 +108,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut scores: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     scores.insert(
         "full",
-        (0..rows.len()).map(|i| combined_score(Some(&models), rule_points[i], Some(&outputs[i]))).collect(),
+        (0..rows.len()).map(|i| combined_logit(&models, rule_points[i], &outputs[i])).collect(),
     );
     scores.insert("rules", rule_points.iter().map(|&p| rules_score(p)).collect());
     scores.insert("gbt", outputs.iter().map(|m| m.gbt).collect());
