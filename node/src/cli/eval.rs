@@ -106,10 +106,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let outputs = model_outputs(&models, &rows)?;
     bar.finish_and_clear();
     let mut scores: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    scores.insert(
-        "full",
-        (0..rows.len()).map(|i| combined_logit(&models, rule_points[i], &outputs[i])).collect(),
-    );
+    scores.insert("full", (0..rows.len()).map(|i| combined_logit(&models, rule_points[i], &outputs[i])).collect());
     scores.insert("rules", rule_points.iter().map(|&p| rules_score(p)).collect());
     scores.insert("gbt", outputs.iter().map(|m| m.gbt).collect());
     scores.insert("iforest", outputs.iter().map(|m| m.iforest).collect());
