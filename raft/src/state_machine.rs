@@ -142,6 +142,7 @@ impl StateMachine {
         index: u64,
     ) -> Result<Vec<Applied>, StorageError> {
         let mut out = Vec::with_capacity(events.len());
+        let mut sources = self.sources().map(|s| s.lock().expect("source window"));
         for ev in events {
             let dk = dedupe_key(self.group, &ev.user_id, &ev.event_id);
             let seen = applied_now.contains(&dk) || self.engine.get(Cf::Dedupe, &dk).map_err(sm_read_err)?.is_some();
@@ -160,15 +161,11 @@ impl StateMachine {
                 profiles.insert(ev.user_id.clone(), p);
             }
             let profile = profiles.get_mut(&ev.user_id).expect("inserted above");
-            let observed = match self.sources() {
-                Some(s) => {
-                    let mut w = s.lock().expect("source window");
-                    let o = Observation::observe(profile, ev, w.failed_users(ev));
-                    w.record(ev);
-                    o
-                }
-                None => Observation::observe(profile, ev, 0),
-            };
+            let failed = sources.as_ref().map_or(0, |w| w.failed_users(ev));
+            let observed = Observation::observe(profile, ev, failed);
+            if let Some(w) = sources.as_mut() {
+                w.record(ev);
+            }
             profile.fold(ev);
             batch.put(Cf::Dedupe, dk.clone(), encode(&index));
             applied_now.insert(dk);

@@ -172,6 +172,23 @@ impl Planner<'_> {
         &mut self.events.last_mut().expect("just pushed").0
     }
 
+    /// `n` failed password logins from `o` starting at `t`, `gap` ms apart; the time after them.
+    fn failed_logins(
+        &mut self,
+        scenario: &'static str,
+        victim: usize,
+        o: &Origin,
+        mut t: i64,
+        n: u32,
+        gap: std::ops::Range<i64>,
+    ) -> i64 {
+        for _ in 0..n {
+            self.push(scenario, victim, o, t, EventKind::Login, Outcome::Failure, &[("reason", "bad_password")]);
+            t += self.rng.gen_range(gap.clone());
+        }
+        t
+    }
+
     /// `n` data accesses from `o`, `gap_s` seconds apart on average, `factor`× the usual volume,
     /// a share `foreign` of them on resources outside the victim's role.
     #[allow(clippy::too_many_arguments)]
@@ -209,11 +226,9 @@ impl Planner<'_> {
         let v = self.victim();
         let o = self.origin(v, 1_500.0);
         let minute = self.rng.gen_range(0..24 * 60);
-        let mut t = self.local_time(v, minute, false);
-        for _ in 0..self.rng.gen_range(0..=2) {
-            self.push(ACCOUNT_TAKEOVER, v, &o, t, EventKind::Login, Outcome::Failure, &[("reason", "bad_password")]);
-            t += self.rng.gen_range(5_000..60_000);
-        }
+        let t = self.local_time(v, minute, false);
+        let n = self.rng.gen_range(0..=2);
+        let mut t = self.failed_logins(ACCOUNT_TAKEOVER, v, &o, t, n, 5_000..60_000);
         self.push(ACCOUNT_TAKEOVER, v, &o, t, EventKind::Login, Outcome::Success, &[("method", "password")]);
         for _ in 0..self.rng.gen_range(0..=3) {
             t += self.rng.gen_range(5_000..30_000);
@@ -302,11 +317,9 @@ impl Planner<'_> {
         let v = self.victim();
         let o = self.origin(v, 0.0);
         let minute = self.rng.gen_range(0..24 * 60);
-        let mut t = self.local_time(v, minute, false);
-        for _ in 0..self.rng.gen_range(8..=30) {
-            self.push(BRUTE_FORCE, v, &o, t, EventKind::Login, Outcome::Failure, &[("reason", "bad_password")]);
-            t += self.rng.gen_range(2_000..15_000);
-        }
+        let t = self.local_time(v, minute, false);
+        let n = self.rng.gen_range(8..=30);
+        let t = self.failed_logins(BRUTE_FORCE, v, &o, t, n, 2_000..15_000);
         self.push(BRUTE_FORCE, v, &o, t, EventKind::Login, Outcome::Success, &[("method", "password")]);
         let n = self.rng.gen_range(1..=5);
         self.accesses(BRUTE_FORCE, v, &o, t, n, 60, 2.0, 0.2);

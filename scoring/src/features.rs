@@ -172,7 +172,7 @@ impl Observation {
             dormant_days: if fresh { 0.0 } else { (t - p.last_seen_ms).max(0) as f64 / MS_PER_DAY as f64 },
             bytes: ev.bytes,
             bytes_z,
-            typical_bytes: if p.log_bytes.count > 0 { pow2(typical) } else { 0.0 },
+            typical_bytes: if p.log_bytes.count > 0 { typical.exp2() } else { 0.0 },
             hour_count,
             mean_per_hour: p.rate.mean_per_hour().unwrap_or(0.0),
             failure_streak: p.failure_streak,
@@ -228,11 +228,6 @@ impl Observation {
         ];
         f.map(|x| x as f32)
     }
-}
-
-/// 2^x for finite x (used only for evidence text, never for state).
-fn pow2(x: f64) -> f64 {
-    x.exp2()
 }
 
 /// Surprise of the event's hour-of-week and hour-of-day against the profile's decayed histogram

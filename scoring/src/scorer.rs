@@ -41,15 +41,6 @@ impl ModelBundle {
             gbt_onnx: include_bytes!("../models/gbt.onnx").to_vec(),
         }
     }
-
-    /// Total size of the files.
-    pub fn len(&self) -> usize {
-        self.manifest_json.len() + self.iforest_onnx.len() + self.autoencoder_onnx.len() + self.gbt_onnx.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The parts of `manifest.json` the server uses (the file also carries documentation and

@@ -16,8 +16,7 @@ use scoring::replay::Replay;
 use scoring::scorer::{combined_logit, rules_score, ModelBundle, ModelOutputs, ModelSet};
 use serde::Serialize;
 
-use super::features_cmd::progress;
-use super::files::{label_of, read_labels, EventReader};
+use super::files::{label_of, progress, read_labels, EventReader};
 use super::roc_plot::write_roc_png;
 
 #[derive(clap::Args, Debug)]

@@ -6,12 +6,11 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use scoring::detectors::{detect, points, RuleConfig};
 use scoring::features::FEATURE_NAMES;
 use scoring::replay::Replay;
 
-use super::files::{label_of, read_labels, EventReader};
+use super::files::{label_of, progress, read_labels, EventReader};
 
 #[derive(clap::Args, Debug)]
 pub struct FeaturesArgs {
@@ -54,16 +53,6 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     println!("wrote {rows} rows for {} users to {}", replay.users(), args.out.display());
     Ok(())
-}
-
-/// A progress bar over events; the length is unknown up front, so it counts.
-pub fn progress(file_bytes: u64) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} events ({per_sec}) {msg}") {
-        bar.set_style(style);
-    }
-    bar.set_message(format!("of a {:.0} MB file", file_bytes as f64 / 1e6));
-    bar
 }
 
 /// Quotes a CSV field when it needs it.

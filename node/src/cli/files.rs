@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 use scoring::{Event, LabelRecord};
 
 /// Parses one JSON line into `T`, naming the field on error.
@@ -79,4 +80,14 @@ pub fn read_labels(path: &Path) -> anyhow::Result<HashMap<String, LabelRecord>> 
 /// The label of an event: its line in the labels file, or benign `normal`.
 pub fn label_of<'a>(labels: &'a HashMap<String, LabelRecord>, event_id: &str) -> (bool, &'a str) {
     labels.get(event_id).map_or((false, scoring::labels::NORMAL), |l| (l.malicious(), l.scenario.as_str()))
+}
+
+/// A progress bar over events; the length is unknown up front, so it counts.
+pub fn progress(file_bytes: u64) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} events ({per_sec}) {msg}") {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("of a {:.0} MB file", file_bytes as f64 / 1e6));
+    bar
 }

@@ -2,7 +2,6 @@
 //! docs/EVENTS.md). The whole file is parsed and validated before anything is sent, so a bad line
 //! writes nothing.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -10,6 +9,7 @@ use client::{Client, ClientOptions, Outcome};
 use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::files::EventReader;
 use super::SeedArgs;
 use crate::convert::event_to_proto;
 use crate::shared::now_ms;
@@ -29,24 +29,10 @@ pub struct IngestArgs {
 }
 
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let file = std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let mut events = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let ev: scoring::Event = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&line))
-            .map_err(|e| {
-                let field = e.path().to_string();
-                anyhow::anyhow!(
-                    "{} line {}: field `{field}`: {}; nothing was sent",
-                    args.file.display(),
-                    n + 1,
-                    e.inner()
-                )
-            })?;
-        events.push((n + 1, event_to_proto(&ev)));
+    for item in EventReader::open(&args.file)? {
+        let (line, ev) = item.map_err(|e| anyhow::anyhow!("{e:#}; nothing was sent"))?;
+        events.push((line, event_to_proto(&ev)));
     }
     let limits = client::Limits::default();
     for (line, ev) in &events {
