@@ -34,6 +34,9 @@ pub struct RuleConfig {
     pub privilege_window_min: f64,
     /// Events in the hour, after a privilege change, that count as mass access.
     pub mass_access_events: u64,
+    /// Points of an event within the window of an analyst's malicious mark
+    /// ([`crate::features::COMPROMISE_WINDOW_MS`]).
+    pub compromise_points: f64,
 }
 
 impl Default for RuleConfig {
@@ -49,6 +52,7 @@ impl Default for RuleConfig {
             dormant_days: 14.0,
             privilege_window_min: 60.0,
             mass_access_events: 12,
+            compromise_points: 60.0,
         }
     }
 }
@@ -163,6 +167,15 @@ pub fn detect(o: &Observation, cfg: &RuleConfig) -> Vec<Reason> {
                 format!("{} events this hour, {:.0} min after a privilege grant", o.hour_count, m),
             ));
         }
+    }
+    if let Some(c) = &o.compromised {
+        let m = c.minutes_after_mark;
+        let when = if m >= 0.0 { format!("{} ago", duration(m)) } else { format!("{} after this event", duration(-m)) };
+        out.push(Reason::new(
+            "analyst_confirmed_compromise",
+            cfg.compromise_points,
+            format!("event {} of this user was marked malicious by an analyst {when}", c.event_id),
+        ));
     }
     out.sort_by(|a, b| b.points.total_cmp(&a.points));
     out

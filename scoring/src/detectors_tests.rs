@@ -32,6 +32,7 @@ fn base() -> Observation {
         failure_streak: 0,
         minutes_since_privilege: None,
         source_failed_users: 0,
+        compromised: None,
     }
 }
 

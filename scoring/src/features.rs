@@ -98,6 +98,22 @@ pub struct Observation {
     pub minutes_since_privilege: Option<f64>,
     /// Other users with failed authentications from this address within the source window.
     pub source_failed_users: u32,
+    /// The analyst's malicious mark in force for this event (not a model input).
+    pub compromised: Option<CompromiseMark>,
+}
+
+/// How long after an analyst's malicious mark the user's events count as compromised. Events
+/// before the mark count too (the compromise was found after the fact).
+pub const COMPROMISE_WINDOW_MS: i64 = 7 * MS_PER_DAY;
+
+/// An analyst's malicious mark, as seen from one event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompromiseMark {
+    /// The event marked malicious.
+    pub event_id: String,
+    pub marked_at_ms: i64,
+    /// From the mark to this event, minutes (negative: the event is older than the mark).
+    pub minutes_after_mark: f64,
 }
 
 /// Events a profile needs before novelty counts (the learning period).
@@ -144,12 +160,21 @@ impl Observation {
         let hour = t.div_euclid(MS_PER_HOUR);
         let hour_count =
             if p.rate.bucket_count > 0 && p.rate.bucket_hour == hour { p.rate.bucket_count + 1 } else { 1 };
-        let novel = |set: &crate::BoundedSet, key: Option<&str>| -> bool {
+        // Known: seen in the user's events, or vouched for by an analyst.
+        let novel = |known: &[&crate::BoundedSet], key: Option<&str>| -> bool {
             match key.filter(|k| !k.is_empty()) {
-                Some(k) => !set.contains(k),
+                Some(k) => !known.iter().any(|set| set.contains(k)),
                 None => false,
             }
         };
+        let compromised =
+            p.compromised.as_ref().filter(|c| t <= c.marked_at_ms.saturating_add(COMPROMISE_WINDOW_MS)).map(|c| {
+                CompromiseMark {
+                    event_id: c.event_id.clone(),
+                    marked_at_ms: c.marked_at_ms,
+                    minutes_after_mark: t.saturating_sub(c.marked_at_ms) as f64 / MS_PER_MINUTE as f64,
+                }
+            });
         Observation {
             kind: ev.kind,
             outcome: ev.outcome,
@@ -159,11 +184,11 @@ impl Observation {
             minutes_since_login,
             speed_kmh,
             from_country,
-            new_country: novel(&p.countries, country.as_deref()),
+            new_country: novel(&[&p.countries, &p.trusted_countries], country.as_deref()),
             new_asn: ev.asn.is_some_and(|a| !p.asns.contains(&a.to_string())),
             new_ip_prefix: ev.ip.is_some_and(|ip| !p.ip_prefixes.contains(&ip_prefix(&ip))),
-            new_device: novel(&p.devices, ev.device_id.as_deref()),
-            new_resource: novel(&p.resources, ev.resource.as_deref()),
+            new_device: novel(&[&p.devices, &p.trusted_devices], ev.device_id.as_deref()),
+            new_resource: novel(&[&p.resources], ev.resource.as_deref()),
             country,
             country_rarity,
             hour_of_week_surprise: week,
@@ -181,6 +206,7 @@ impl Observation {
                 _ => p.last_privilege_change_ms.filter(|&pt| t >= pt).map(|pt| (t - pt) as f64 / MS_PER_MINUTE as f64),
             },
             source_failed_users,
+            compromised,
         }
     }
 

@@ -6,12 +6,15 @@
 //!   the Raft state machine on every replica (bit-identical results: integer calendar arithmetic,
 //!   ordered collections, reproducible floating point from [`detmath`]);
 //! - [`generator`]: a seeded, reproducible behaviour generator over simulated users
-//!   ([`population`]) in real cities ([`geo`]).
+//!   ([`population`]) in real cities ([`geo`]);
+//! - [`feedback`]: analysts' [`Feedback`], folded by [`Profile::apply_feedback`] and honoured by
+//!   [`features`] (trusted devices and countries are never new) and [`detectors`] (a malicious mark).
 //!
 //! Later it will also hold feature extraction, rule detectors and the ONNX models.
 //!
-//! Input validation is not here: it belongs to the public API (`client::validate`), run by the
-//! client and by every node on the proto form of events.
+//! Input validation of events is not here: it belongs to the public API (`client::validate`), run
+//! by the client and by every node on the proto form of events. Feedback brings its own
+//! ([`Feedback::validate`]).
 //!
 //! What it must not do: no I/O of any kind — no files, no network, no storage, no clocks (callers
 //! pass `now_ms`), no global or unseeded randomness. It is a leaf crate that other crates call.
@@ -23,6 +26,7 @@ pub mod detectors;
 pub mod detmath;
 pub mod event;
 pub mod features;
+pub mod feedback;
 pub mod generator;
 pub mod geo;
 pub mod labels;
@@ -38,6 +42,7 @@ mod session;
 
 pub use bounded::{BoundedSet, SeenEntry};
 pub use event::{Event, EventKind, Geo, Outcome, UnknownEventKind};
+pub use feedback::Feedback;
 pub use generator::{Generator, GeneratorConfig};
 pub use labels::LabelRecord;
-pub use profile::{FloatStats, LastLogin, Profile, RateStats, RunningStats};
+pub use profile::{Compromise, FloatStats, LastLogin, Profile, RateStats, RunningStats};

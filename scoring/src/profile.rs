@@ -13,6 +13,7 @@ use crate::bounded::BoundedSet;
 use crate::calendar::{hour_of_week, MS_PER_DAY, MS_PER_HOUR};
 use crate::detmath::{exp2_neg, log2, powi_u64};
 use crate::event::{Event, EventKind, Outcome};
+use crate::feedback::Feedback;
 
 /// Half-life of the hour-of-week histogram, in event time.
 pub const HOUR_HALF_LIFE_MS: i64 = 14 * MS_PER_DAY;
@@ -29,6 +30,15 @@ pub struct LastLogin {
     pub lon: f64,
     pub country: String,
     pub ip: Option<IpAddr>,
+}
+
+/// The analyst's malicious mark in force: the user's account is taken to be compromised around it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compromise {
+    /// The event marked malicious.
+    pub event_id: String,
+    /// When the analyst marked it (the feedback's `at_ms`).
+    pub marked_at_ms: i64,
 }
 
 /// Count, mean, variance (Welford) and maximum of a stream of values.
@@ -180,6 +190,23 @@ pub struct Profile {
     pub kinds: BTreeMap<String, u64>,
     /// The last [`Profile::RECENT_IDS`] applied event ids, oldest first.
     pub recent_event_ids: VecDeque<String>,
+    /// Devices an analyst vouched for (never "new"). Entry times are the order of trust (a
+    /// sequence number, not event time), so a full set forgets the device trusted longest ago.
+    pub trusted_devices: BoundedSet,
+    /// Countries an analyst allowed (never "new"); times as in `trusted_devices`.
+    pub trusted_countries: BoundedSet,
+    /// The latest malicious mark not withdrawn by a benign mark of the same event.
+    pub compromised: Option<Compromise>,
+    /// Feedback verdicts applied (each feedback entry is applied once by the caller).
+    pub marked_malicious: u32,
+    pub marked_benign: u32,
+}
+
+/// Records `key` as trusted, newer than everything already in `set` (the order of trust is its
+/// clock), so it is always remembered and a full set evicts the key trusted longest ago.
+fn trust(set: &mut BoundedSet, key: &str) {
+    let seq = set.entries.iter().map(|e| e.last_seen_ms).max().map_or(1, |m| m.saturating_add(1));
+    set.observe(key, seq);
 }
 
 /// The prefix an address is remembered by: IPv4 /24 (`203.0.113.0/24`), IPv6 /48
@@ -270,6 +297,31 @@ impl Profile {
             self.recent_event_ids.pop_front();
         }
         self.recent_event_ids.push_back(ev.event_id.clone());
+    }
+
+    /// Folds one analyst's feedback into the profile. Deterministic; touches only the feedback
+    /// fields (not `events_applied`, `last_seen_ms`, …); does not deduplicate (the caller applies
+    /// each feedback entry once).
+    ///
+    /// A malicious mark replaces the one in force unless that one is later (`at_ms`; a tie goes to
+    /// the newer entry); a benign mark of the event in force withdraws it.
+    pub fn apply_feedback(&mut self, f: &Feedback) {
+        match f {
+            Feedback::MarkEvent { event_id, malicious: true, at_ms } => {
+                self.marked_malicious = self.marked_malicious.saturating_add(1);
+                if self.compromised.as_ref().is_none_or(|c| *at_ms >= c.marked_at_ms) {
+                    self.compromised = Some(Compromise { event_id: event_id.clone(), marked_at_ms: *at_ms });
+                }
+            }
+            Feedback::MarkEvent { event_id, malicious: false, .. } => {
+                self.marked_benign = self.marked_benign.saturating_add(1);
+                if self.compromised.as_ref().is_some_and(|c| c.event_id == *event_id) {
+                    self.compromised = None;
+                }
+            }
+            Feedback::TrustDevice { device_id } => trust(&mut self.trusted_devices, device_id),
+            Feedback::TrustCountry { country } => trust(&mut self.trusted_countries, country),
+        }
     }
 
     /// Adds weight 1 at `t`'s bin. Decay only runs forwards: a later event decays the histogram
