@@ -12,8 +12,9 @@ use crate::channels::Channels;
 use crate::outcome::Outcome;
 use crate::proto::traceo_client::TraceoClient;
 use crate::proto::{
-    ClusterStatusRequest, ClusterStatusResponse, Event, EventStatus, GetProfileRequest, IngestRequest, Profile,
-    ScoreRequest, ScoreResponse,
+    feedback_request, ClusterStatusRequest, ClusterStatusResponse, DeployModelRequest, Event, EventStatus,
+    FeedbackRequest, FeedbackResponse, GetProfileRequest, IngestRequest, ModelAction, ModelActionRequest, ModelFiles,
+    ModelsRequest, ModelsResponse, Profile, ScoreRequest, ScoreResponse,
 };
 use crate::routing::Routing;
 use crate::validate::{validate_batch, InvalidField, Limits};
@@ -324,7 +325,7 @@ impl Client {
     /// Scores `event` against its user's current profile without recording it.
     pub async fn score(&self, event: &Event) -> Result<ScoreResponse, ClientError> {
         crate::validate::validate_event(event, 0, now_ms(), &self.inner.opts.limits)?;
-        let req = ScoreRequest { event: Some(event.clone()) };
+        let req = ScoreRequest { event: Some(event.clone()), stale_ok: false };
         let what = format!("scoring event {}", event.event_id);
         self.on_shard(self.shard_of(&event.user_id), &what, |mut c, req| async move { c.score(req).await }, req).await
     }
@@ -337,15 +338,46 @@ impl Client {
         F: Fn(TraceoClient<tonic::transport::Channel>, tonic::Request<Req>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
     {
+        let target = |attempt| self.inner.routing.read().expect("routing lock").target(shard, attempt);
+        // Remember a hinted leader for every later call on this shard, not just the next try.
+        let learn = |leader: &str| self.inner.routing.write().expect("routing lock").set_leader_addr(shard, leader);
+        self.leader_routed(&format!("{what} (shard {shard})"), target, learn, call, req).await
+    }
+
+    /// One request for the meta group's leader: any known node first, then wherever it points.
+    async fn on_meta<Req, Resp, F, Fut>(&self, what: &str, call: F, req: Req) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: Fn(TraceoClient<tonic::transport::Channel>, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        let addrs = self.known_addrs();
+        let target = |attempt: usize| addrs.get(attempt % addrs.len().max(1)).cloned();
+        self.leader_routed(what, target, |_| {}, call, req).await
+    }
+
+    /// Sends `req` to `target(attempt)` or to the leader the last answer named, with backoff,
+    /// until an answer, an INVALID_ARGUMENT (final) or the deadline.
+    async fn leader_routed<Req, Resp, F, Fut>(
+        &self,
+        what: &str,
+        target: impl Fn(usize) -> Option<String>,
+        learn_leader: impl Fn(&str),
+        call: F,
+        req: Req,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: Fn(TraceoClient<tonic::transport::Channel>, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
         let deadline = Instant::now() + self.inner.opts.deadline;
         let mut hinted: Option<String> = None;
         let mut tried = HashSet::new();
         let mut last = String::new();
         for attempt in 0.. {
-            let target =
-                hinted.take().or_else(|| self.inner.routing.read().expect("routing lock").target(shard, attempt));
-            let Some(addr) = target else {
-                return Err(ClientError::Unavailable(format!("no known replica of shard {shard}")));
+            let Some(addr) = hinted.take().or_else(|| target(attempt)) else {
+                return Err(ClientError::Unavailable(format!("{what}: no known node to ask")));
             };
             tried.insert(addr.clone());
             let result = match self.grpc(&addr) {
@@ -357,8 +389,7 @@ impl Client {
                 Err(s) if s.code() == Code::InvalidArgument => return Err(ClientError::Rejected(s.message().into())),
                 Err(s) => {
                     if let Some(leader) = s.metadata().get(LEADER_ADDR_HEADER).and_then(|v| v.to_str().ok()) {
-                        // Remember it for every later call on this shard, not just the next try.
-                        self.inner.routing.write().expect("routing lock").set_leader_addr(shard, leader);
+                        learn_leader(leader);
                         hinted = Some(leader.to_string());
                     } else {
                         self.maybe_refresh().await;
@@ -374,6 +405,44 @@ impl Client {
             }
         }
         Err(ClientError::DeadlineExceeded(format!("{what}: tried {tried:?}; last error {last}")))
+    }
+
+    /// Records an analyst's feedback about `user_id` in the user's profile (on the shard leader).
+    pub async fn feedback(&self, user_id: &str, kind: feedback_request::Kind) -> Result<FeedbackResponse, ClientError> {
+        let req = FeedbackRequest { user_id: user_id.to_string(), kind: Some(kind) };
+        let what = format!("feedback for {user_id}");
+        self.on_shard(self.shard_of(user_id), &what, |mut c, req| async move { c.feedback(req).await }, req).await
+    }
+
+    /// Deploys a model bundle to the cluster (live, or as the shadow candidate). Answers once the
+    /// meta group committed it and the answering node runs it; the others follow within moments.
+    pub async fn deploy_model(&self, files: ModelFiles, shadow: bool) -> Result<ModelsResponse, ClientError> {
+        let req = DeployModelRequest { files: Some(files), shadow };
+        self.on_meta(
+            "deploying a model",
+            |c, req| async move { c.max_encoding_message_size(64 << 20).deploy_model(req).await },
+            req,
+        )
+        .await
+    }
+
+    /// Promotes the shadow model, clears it, or rolls the live model back.
+    pub async fn model_action(&self, action: ModelAction) -> Result<ModelsResponse, ClientError> {
+        let req = ModelActionRequest { action: action as i32 };
+        self.on_meta(action.as_str_name(), |mut c, req| async move { c.model_action(req).await }, req).await
+    }
+
+    /// Each known node's view of the model registry and what it runs.
+    pub async fn models_all(&self) -> Vec<(String, Result<ModelsResponse, Status>)> {
+        let addrs = self.known_addrs();
+        let calls = addrs.iter().map(|a| async move {
+            let r = match self.grpc(a) {
+                Ok(mut c) => c.models(self.request(ModelsRequest {})).await.map(|r| r.into_inner()),
+                Err(e) => Err(e),
+            };
+            (a.clone(), r)
+        });
+        join_all(calls).await
     }
 
     /// `ClusterStatus` from the first node that answers.

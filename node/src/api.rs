@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use client::proto::membership_server::Membership;
 use client::proto::traceo_server::Traceo;
 use client::proto::{
-    ClusterStatusRequest, ClusterStatusResponse, Event, EventResult, EventStatus, GetProfileRequest,
-    GetProfileResponse, IngestRequest, IngestResponse, JoinRequest, JoinResponse, ScoreRequest, ScoreResponse,
+    ClusterStatusRequest, ClusterStatusResponse, DeployModelRequest, Event, EventResult, EventStatus, FeedbackRequest,
+    FeedbackResponse, GetProfileRequest, GetProfileResponse, IngestRequest, IngestResponse, JoinRequest, JoinResponse,
+    ModelActionRequest, ModelsRequest, ModelsResponse, ScoreRequest, ScoreResponse,
 };
 use client::LEADER_ADDR_HEADER;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
@@ -16,7 +17,8 @@ use raft::{Applied, Command, CommandResult, MetaCommand, NodeInfo};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::convert::{event_from_proto, profile_to_proto};
+use crate::api_models;
+use crate::convert::{event_from_proto, feedback_from_proto, profile_to_proto};
 use crate::proposer::Proposed;
 use crate::shared::{now_ms, Shared};
 use crate::status::cluster_status;
@@ -41,7 +43,7 @@ fn redirect(shard: u32, message: &str, leader: Option<(u64, String)>) -> EventRe
 }
 
 /// A `FAILED_PRECONDITION` status pointing at the leader, when known.
-fn not_leader(what: &str, leader: Option<(u64, NodeInfo)>) -> Status {
+pub(crate) fn not_leader(what: &str, leader: Option<(u64, NodeInfo)>) -> Status {
     let mut s = Status::failed_precondition(format!("not the leader of {what}"));
     if let Some((_, node)) = leader {
         if let Ok(v) = node.addr.parse() {
@@ -211,13 +213,15 @@ impl Traceo for Api {
     #[instrument(skip_all)]
     async fn score(&self, request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
         let started = Instant::now();
-        let Some(event) = request.into_inner().event else {
+        let req = request.into_inner();
+        let Some(event) = req.event else {
             return Err(Status::invalid_argument("field `event`: required"));
         };
         client::validate::validate_event(&event, 0, now_ms(), &self.shared.limits)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let ev = event_from_proto(&event).map_err(|f| Status::invalid_argument(format!("field `{f}`: invalid")))?;
-        let (shard, _) = self.linearizable_shard(&ev.user_id).await?;
+        let shard =
+            if req.stale_ok { self.local_shard(&ev.user_id)?.0 } else { self.linearizable_shard(&ev.user_id).await?.0 };
         let profile = raft::state_machine::read_profile(self.shared.multi.engine(), shard, &ev.user_id)
             .map_err(|e| Status::internal(format!("reading profile: {e}")))?
             .unwrap_or_else(|| scoring::Profile::new(&ev.user_id));
@@ -226,6 +230,42 @@ impl Traceo for Api {
         let verdict = self.shared.scoring.verdicts(vec![Some(observed)]).await.pop().flatten();
         self.shared.metrics.rpc_latency.with_label_values(&["score"]).observe(started.elapsed().as_secs_f64());
         Ok(Response::new(ScoreResponse { verdict, shard, served_by: self.shared.multi.node_id() }))
+    }
+
+    #[instrument(skip_all, fields(user = %request.get_ref().user_id))]
+    async fn feedback(&self, request: Request<FeedbackRequest>) -> Result<Response<FeedbackResponse>, Status> {
+        let req = request.into_inner();
+        if req.user_id.is_empty() || req.user_id.len() > self.shared.limits.max_id_bytes {
+            return Err(Status::invalid_argument("field `user_id`: must be 1-128 bytes"));
+        }
+        let feedback = feedback_from_proto(req.kind, now_ms()).map_err(Status::invalid_argument)?;
+        let (shard, group) = self.local_shard(&req.user_id)?;
+        let cmd = Command::Feedback { user_id: req.user_id.clone(), feedback };
+        let timeout = Duration::from_millis(self.shared.config.request_timeout_ms);
+        match tokio::time::timeout(timeout, group.raft.client_write(cmd)).await {
+            Ok(Ok(r)) if r.data == CommandResult::FeedbackApplied => {
+                tracing::info!(user = %req.user_id, shard, "feedback recorded");
+                Ok(Response::new(FeedbackResponse { shard, served_by: self.shared.multi.node_id() }))
+            }
+            Ok(Ok(r)) => Err(Status::internal(format!("unexpected result {:?}", r.data))),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(not_leader(&format!("shard {shard}"), f.leader_id.zip(f.leader_node)))
+            }
+            Ok(Err(e)) => Err(Status::unavailable(format!("shard {shard}: {e}"))),
+            Err(_) => Err(Status::unavailable(format!("shard {shard}: not committed within {timeout:?}"))),
+        }
+    }
+
+    async fn deploy_model(&self, request: Request<DeployModelRequest>) -> Result<Response<ModelsResponse>, Status> {
+        api_models::deploy(&self.shared, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn model_action(&self, request: Request<ModelActionRequest>) -> Result<Response<ModelsResponse>, Status> {
+        api_models::action(&self.shared, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn models(&self, _request: Request<ModelsRequest>) -> Result<Response<ModelsResponse>, Status> {
+        Ok(Response::new(api_models::models(&self.shared)))
     }
 }
 
@@ -239,17 +279,11 @@ impl Membership for Api {
         }
         let meta_raft = self.shared.multi.meta_raft();
         let info = NodeInfo { addr: req.addr, admin_addr: req.admin_addr, zone: req.zone, region: req.region };
-        let added = meta_raft.client_write(Command::Meta(MetaCommand::AddNode { id: None, info: info.clone() })).await;
-        let id = match added {
-            Ok(r) => match r.data {
+        let id =
+            match api_models::meta_write(&self.shared, MetaCommand::AddNode { id: None, info: info.clone() }).await? {
                 CommandResult::NodeAdded { id } => id,
                 other => return Err(Status::internal(format!("unexpected result {other:?}"))),
-            },
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                return Err(not_leader("the meta group", f.leader_id.zip(f.leader_node)));
-            }
-            Err(e) => return Err(Status::unavailable(format!("meta group: {e}"))),
-        };
+            };
         // A learner of the meta group first; the placement driver promotes it to voter once it
         // has caught up. Not blocking: the new node starts serving only after this returns.
         let membership = meta_raft.metrics().borrow().membership_config.clone();

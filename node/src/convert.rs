@@ -125,7 +125,31 @@ pub fn profile_to_proto(p: &Profile) -> proto::Profile {
         failures_total: p.failures_total,
         successes_total: p.successes_total,
         recent_event_ids: p.recent_event_ids.iter().cloned().collect(),
+        trusted_devices: p.trusted_devices.entries.iter().map(|e| e.key.clone()).collect(),
+        trusted_countries: p.trusted_countries.entries.iter().map(|e| e.key.clone()).collect(),
+        compromised_event_id: p.compromised.as_ref().map(|c| c.event_id.clone()).unwrap_or_default(),
+        compromised_marked_at_ms: p.compromised.as_ref().map_or(0, |c| c.marked_at_ms),
+        marked_malicious: p.marked_malicious,
+        marked_benign: p.marked_benign,
     }
+}
+
+/// An analyst's feedback from its request form; `now_ms` stamps a mark. The error names the field.
+pub fn feedback_from_proto(
+    kind: Option<proto::feedback_request::Kind>,
+    now_ms: i64,
+) -> Result<scoring::Feedback, String> {
+    use proto::feedback_request::Kind;
+    let feedback = match kind {
+        None => return Err("field `kind`: one of mark_event, trust_device, trust_country is required".into()),
+        Some(Kind::MarkEvent(m)) => {
+            scoring::Feedback::MarkEvent { event_id: m.event_id, malicious: m.malicious, at_ms: now_ms }
+        }
+        Some(Kind::TrustDevice(device_id)) => scoring::Feedback::TrustDevice { device_id },
+        Some(Kind::TrustCountry(country)) => scoring::Feedback::TrustCountry { country },
+    };
+    feedback.validate()?;
+    Ok(feedback)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod api_models;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod convert;
 pub mod driver;
 pub mod local_cluster;
 pub mod metrics;
+pub mod model_watch;
 mod node;
 pub mod proposer;
 pub mod scoring_service;

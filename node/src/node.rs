@@ -106,6 +106,7 @@ impl Node {
         }
         tasks.push(tokio::spawn(driver::run_placement_driver(shared.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(driver::run_reconciler(shared.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(crate::model_watch::run(shared.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(driver::run_metrics_sampler(shared.clone(), stop_rx)));
         Ok(Node { shared, stop, tasks, engine })
     }

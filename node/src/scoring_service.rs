@@ -5,8 +5,15 @@
 //! verdicts. Models are compiled once per version ([`ModelSet::load`]) and swapped atomically
 //! (an `Arc` behind a lock held for a pointer copy), so a batch in flight finishes on the version
 //! it started with and the next one sees the new version.
+//!
+//! Which versions are live and shadow is the meta group's [`ModelRegistry`]; [`ScoringService::sync`]
+//! makes this node match it. Compiled sets are kept in a `moka` cache keyed by version (a version's
+//! files never change: the registry refuses a redeploy with other bytes), so promoting or rolling
+//! back to a recently used version swaps without compiling.
 
 use std::sync::{Arc, RwLock};
+
+use raft::model_registry::{ModelRegistry, MAX_STORED_MODELS};
 
 use client::proto;
 use scoring::detectors::{detect, RuleConfig};
@@ -17,6 +24,10 @@ use tokio::sync::Semaphore;
 pub struct ScoringService {
     live: RwLock<Option<Arc<ModelSet>>>,
     shadow: RwLock<Option<Arc<ModelSet>>>,
+    /// The models built into the binary (`None`: scoring without models was asked for).
+    builtin: Option<Arc<ModelSet>>,
+    /// Compiled deployed versions.
+    compiled: moka::sync::Cache<String, Arc<ModelSet>>,
     rules: RuleConfig,
     policy: Policy,
     /// Bounds model batches running at once (the blocking pool's share for scoring).
@@ -26,10 +37,12 @@ pub struct ScoringService {
 impl ScoringService {
     /// Starts with the models built into the binary (or rules only when `builtin` is false).
     pub fn new(rules: RuleConfig, policy: Policy, builtin: bool, workers: usize) -> anyhow::Result<ScoringService> {
-        let live = if builtin { Some(Arc::new(ModelSet::load(&ModelBundle::builtin())?)) } else { None };
+        let builtin = if builtin { Some(Arc::new(ModelSet::load(&ModelBundle::builtin())?)) } else { None };
         Ok(ScoringService {
-            live: RwLock::new(live),
+            live: RwLock::new(builtin.clone()),
             shadow: RwLock::new(None),
+            builtin,
+            compiled: moka::sync::Cache::new(MAX_STORED_MODELS as u64 + 2),
             rules,
             policy,
             pool: Arc::new(Semaphore::new(workers.max(1))),
@@ -52,6 +65,58 @@ impl ScoringService {
 
     pub fn live_version(&self) -> String {
         self.live().map_or_else(|| "rules-only".to_owned(), |m| m.version().to_owned())
+    }
+
+    /// The shadow version scored beside the live one, or "".
+    pub fn shadow_version(&self) -> String {
+        self.shadow().map(|m| m.version().to_owned()).unwrap_or_default()
+    }
+
+    /// Version of the models built into the binary ("" when disabled).
+    pub fn builtin_version(&self) -> String {
+        self.builtin.as_ref().map(|m| m.version().to_owned()).unwrap_or_default()
+    }
+
+    /// Compiled set of a deployed `version`, read from this node's meta replica when not cached.
+    fn compiled(&self, version: &str, engine: &storage::Engine) -> Result<Arc<ModelSet>, String> {
+        if let Some(set) = self.compiled.get(version) {
+            return Ok(set);
+        }
+        let bundle = raft::state_machine::read_model_bundle(engine, version)
+            .map_err(|e| format!("reading model {version}: {e}"))?
+            .ok_or_else(|| format!("model {version} is not stored on this node"))?;
+        let set = Arc::new(ModelSet::load(&bundle).map_err(|e| format!("loading model {version}: {e}"))?);
+        self.compiled.insert(version.to_owned(), set.clone());
+        Ok(set)
+    }
+
+    /// Keeps a set compiled elsewhere (the node that accepted a deployment checked it loads).
+    pub fn precompiled(&self, set: Arc<ModelSet>) {
+        self.compiled.insert(set.version().to_owned(), set);
+    }
+
+    /// Installs what `registry` names (compiling on this thread: call it on a blocking one).
+    /// A version that fails to load leaves that slot as it was, and the error is returned.
+    pub fn sync(&self, registry: &ModelRegistry, engine: &storage::Engine) -> Result<(), String> {
+        let live = match &registry.live {
+            None => Ok(self.builtin.clone()),
+            Some(v) => self.compiled(v, engine).map(Some),
+        };
+        let shadow = match &registry.shadow {
+            None => Ok(None),
+            Some(v) => self.compiled(v, engine).map(Some),
+        };
+        let (live, shadow, result) = match (live, shadow) {
+            (Ok(l), Ok(s)) => (l, s, Ok(())),
+            (Err(e), s) => (self.live(), s.unwrap_or_else(|_| self.shadow()), Err(e)),
+            (Ok(l), Err(e)) => (l, self.shadow(), Err(e)),
+        };
+        let changed = (self.live_version(), self.shadow_version());
+        self.install(live, shadow);
+        if changed != (self.live_version(), self.shadow_version()) {
+            tracing::info!(live = %self.live_version(), shadow = %self.shadow_version(), "scoring models installed");
+        }
+        result
     }
 
     /// Verdicts for a batch of observations (`None` entries stay `None`), computed on the

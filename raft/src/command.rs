@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model_registry::ModelCommand;
 use crate::types::{NodeId, NodeInfo};
 
 /// One Raft entry's payload.
@@ -11,6 +12,9 @@ pub enum Command {
     Ingest(Vec<scoring::Event>),
     /// A change to the meta group's state.
     Meta(MetaCommand),
+    /// An analyst's feedback about a user of this shard, folded into the profile (created if the
+    /// user has no events yet, so a device can be trusted before first use).
+    Feedback { user_id: String, feedback: scoring::Feedback },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -22,6 +26,8 @@ pub enum MetaCommand {
     AddNode { id: Option<NodeId>, info: NodeInfo },
     /// Replaces the placement if `expected_epoch` is still the current one.
     SetPlacement { expected_epoch: u64, replicas: Vec<Vec<NodeId>> },
+    /// Deploys, promotes, clears or rolls back scoring models ([`crate::model_registry`]).
+    Models(ModelCommand),
 }
 
 /// Per event of an ingest command, in the command's order.
@@ -46,6 +52,13 @@ pub enum CommandResult {
     PlacementSet {
         epoch: u64,
     },
+    /// The model slots after a model command (`live: None` = built-in models).
+    ModelsSet {
+        live: Option<String>,
+        shadow: Option<String>,
+    },
+    /// Feedback folded into the user's profile.
+    FeedbackApplied,
     /// A meta command that was applied as a no-op, with the reason.
     Rejected(String),
 }

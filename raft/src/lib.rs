@@ -17,6 +17,7 @@ pub mod command;
 pub mod flusher;
 pub mod log_store;
 pub mod meta;
+pub mod model_registry;
 pub mod multi;
 pub mod network;
 mod snapshot;
@@ -30,6 +31,7 @@ pub mod proto {
 pub use command::{Applied, Command, CommandResult, MetaCommand};
 pub use log_store::LogStore;
 pub use meta::{ClusterConfig, MetaState};
+pub use model_registry::{ModelCommand, ModelRegistry, ModelSlot};
 pub use multi::{GroupHandle, MultiRaft, RaftOptions};
 pub use state_machine::StateMachine;
 pub use storage::keys::{GroupId, META_GROUP};

@@ -1,4 +1,5 @@
-//! The meta group's state: cluster identity, nodes, and the placement in force (with its epoch).
+//! The meta group's state: cluster identity, nodes, the placement in force (with its epoch) and
+//! the scoring models deployed.
 //! Every node holds a replica (voter or learner), so every node can route and place.
 
 use std::collections::BTreeMap;
@@ -6,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{CommandResult, MetaCommand};
+use crate::model_registry::ModelRegistry;
 use crate::types::{NodeId, NodeInfo};
 
 /// Fixed at cluster creation.
@@ -24,6 +26,8 @@ pub struct MetaState {
     pub epoch: u64,
     /// `placement[shard]` = replica node ids, preferred leader first. Empty until first placed.
     pub placement: Vec<Vec<NodeId>>,
+    /// The scoring models every node runs.
+    pub models: ModelRegistry,
 }
 
 impl MetaState {
@@ -70,6 +74,12 @@ impl MetaState {
                 self.epoch += 1;
                 CommandResult::PlacementSet { epoch: self.epoch }
             }
+            MetaCommand::Models(cmd) => match self.models.apply(cmd) {
+                Ok(_) => {
+                    CommandResult::ModelsSet { live: self.models.live.clone(), shadow: self.models.shadow.clone() }
+                }
+                Err(why) => CommandResult::Rejected(why),
+            },
         }
     }
 

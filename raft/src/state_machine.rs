@@ -15,14 +15,17 @@ use storage::keys::{group_key, GroupId};
 use storage::{decode, encode, Batch, Cf, Engine};
 use tokio::sync::watch;
 
-use crate::command::{Applied, Command, CommandResult};
+use crate::command::{Applied, Command, CommandResult, MetaCommand};
 use crate::meta::MetaState;
+use crate::model_registry::ModelCommand;
 use crate::snapshot;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 pub(crate) const TAG_APPLIED: u8 = 1;
 pub(crate) const TAG_MEMBERSHIP: u8 = 2;
 pub(crate) const TAG_META_STATE: u8 = 3;
+/// Followed by the version: a deployed model bundle (meta group).
+pub(crate) const TAG_MODEL: u8 = 4;
 
 fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::read_state_machine(AnyError::new(&e)).into()
@@ -68,6 +71,35 @@ pub fn dedupe_key(shard: GroupId, user_id: &str, event_id: &str) -> Vec<u8> {
     suffix.push(0);
     suffix.extend_from_slice(event_id.as_bytes());
     group_key(shard, &suffix)
+}
+
+/// Key of a deployed model bundle in `sm_meta`, beside the meta state.
+fn model_key(meta_group: GroupId, version: &str) -> Vec<u8> {
+    let mut suffix = vec![TAG_MODEL];
+    suffix.extend_from_slice(version.as_bytes());
+    group_key(meta_group, &suffix)
+}
+
+/// Reads a deployed model bundle from this node's meta replica.
+pub fn read_model_bundle(
+    engine: &Engine,
+    version: &str,
+) -> Result<Option<scoring::scorer::ModelBundle>, storage::StorageError> {
+    match engine.get(Cf::SmMeta, &model_key(crate::META_GROUP, version))? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+    }
+}
+
+/// Writes the bundle a model command stored and deletes the ones it evicted.
+fn store_model_bundles(group: GroupId, cmd: &MetaCommand, before: &[String], after: &MetaState, batch: &mut Batch) {
+    let MetaCommand::Models(ModelCommand::Deploy { version, bundle, .. }) = cmd else { return };
+    if !before.contains(version) && after.models.get(version).is_some() {
+        batch.put(Cf::SmMeta, model_key(group, version), encode(bundle));
+    }
+    for gone in before.iter().filter(|v| after.models.get(v).is_none()) {
+        batch.delete(Cf::SmMeta, model_key(group, gone));
+    }
 }
 
 /// Reads a user's profile as last applied on this replica.
@@ -133,6 +165,22 @@ impl StateMachine {
         Ok(())
     }
 
+    /// Brings `user_id`'s profile into `profiles` (this apply's working set): from the cache, the
+    /// engine, or new.
+    fn load_profile(&self, profiles: &mut HashMap<String, Profile>, user_id: &str) -> Result<(), StorageError> {
+        if !profiles.contains_key(user_id) {
+            let cached = self.cache().and_then(|c| c.lock().expect("profile cache").pop(user_id));
+            let p = match cached {
+                Some(p) => p,
+                None => read_profile(&self.engine, self.group, user_id)
+                    .map_err(sm_read_err)?
+                    .unwrap_or_else(|| Profile::new(user_id)),
+            };
+            profiles.insert(user_id.to_owned(), p);
+        }
+        Ok(())
+    }
+
     fn apply_ingest(
         &self,
         events: &[scoring::Event],
@@ -150,16 +198,7 @@ impl StateMachine {
                 out.push(Applied::Duplicate);
                 continue;
             }
-            if !profiles.contains_key(&ev.user_id) {
-                let cached = self.cache().and_then(|c| c.lock().expect("profile cache").pop(&ev.user_id));
-                let p = match cached {
-                    Some(p) => p,
-                    None => read_profile(&self.engine, self.group, &ev.user_id)
-                        .map_err(sm_read_err)?
-                        .unwrap_or_else(|| Profile::new(&ev.user_id)),
-                };
-                profiles.insert(ev.user_id.clone(), p);
-            }
+            self.load_profile(profiles, &ev.user_id)?;
             let profile = profiles.get_mut(&ev.user_id).expect("inserted above");
             let failed = sources.as_ref().map_or(0, |w| w.failed_users(ev));
             let observed = Observation::observe(profile, ev, failed);
@@ -239,8 +278,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         CommandResult::Ingest(applied)
                     }
                 }
+                EntryPayload::Normal(Command::Feedback { user_id, feedback }) => {
+                    if meta.is_some() {
+                        CommandResult::Rejected("feedback proposed to the meta group".into())
+                    } else {
+                        self.load_profile(&mut profiles, &user_id)?;
+                        profiles.get_mut(&user_id).expect("loaded above").apply_feedback(&feedback);
+                        CommandResult::FeedbackApplied
+                    }
+                }
                 EntryPayload::Normal(Command::Meta(cmd)) => match meta.as_mut() {
-                    Some(state) => state.apply(&cmd),
+                    Some(state) => {
+                        let before: Vec<String> = state.models.stored.iter().map(|m| m.version.clone()).collect();
+                        let result = state.apply(&cmd);
+                        store_model_bundles(self.group, &cmd, &before, state, &mut batch);
+                        result
+                    }
                     None => CommandResult::Rejected("meta command proposed to a shard".into()),
                 },
             };

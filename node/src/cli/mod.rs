@@ -4,11 +4,13 @@ mod bench;
 mod demo;
 mod eval;
 mod features_cmd;
+mod feedback_cmd;
 mod files;
 mod generate;
 mod ingest_file;
 mod inspect;
 mod load;
+mod model_cmd;
 mod node_cmd;
 pub mod roc_plot;
 
@@ -51,6 +53,13 @@ pub enum Commands {
     Features(features_cmd::FeaturesArgs),
     /// Replay a labelled events file through the scorer; print ROC/PR metrics, write JSON and a plot.
     Eval(eval::EvalArgs),
+    /// Deploy, promote, roll back or inspect the scoring models of a running cluster.
+    Model {
+        #[command(subcommand)]
+        command: model_cmd::ModelCommands,
+    },
+    /// Record an analyst's feedback (mark an event, trust a device or country) for a user.
+    Feedback(feedback_cmd::FeedbackArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,6 +87,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Generate(a) => generate::run(a),
         Commands::Features(a) => features_cmd::run(a),
         Commands::Eval(a) => eval::run(a),
+        Commands::Model { command } => model_cmd::run(command).await,
+        Commands::Feedback(a) => feedback_cmd::run(a).await,
     }
 }
 
