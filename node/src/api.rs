@@ -13,7 +13,7 @@ use client::proto::{
 };
 use client::LEADER_ADDR_HEADER;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use raft::{Applied, Command, CommandResult, MetaCommand, NodeInfo};
+use raft::{Command, CommandResult, MetaCommand, NodeInfo};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -115,24 +115,13 @@ impl Api {
         let timeout = Duration::from_millis(self.shared.config.request_timeout_ms);
         let proposer = self.shared.proposer(&group);
         match tokio::time::timeout(timeout, proposer.propose(domain)).await {
-            Ok(Proposed::Applied(applied)) => {
-                let observed: Vec<_> = applied
-                    .into_iter()
-                    .map(|a| match a {
-                        Applied::New(o) => Some(*o),
-                        Applied::Duplicate => None,
-                    })
-                    .collect();
-                let new: Vec<bool> = observed.iter().map(Option::is_some).collect();
-                let verdicts = self.shared.scoring.verdicts(observed).await;
-                new.into_iter()
-                    .zip(verdicts)
-                    .map(|(new, verdict)| match new {
-                        true => EventResult { verdict, ..result(EventStatus::Applied, shard, "") },
-                        false => result(EventStatus::Duplicate, shard, ""),
-                    })
-                    .collect()
-            }
+            Ok(Proposed::Applied(answers)) => answers
+                .into_iter()
+                .map(|a| match a.duplicate {
+                    false => EventResult { verdict: a.verdict, ..result(EventStatus::Applied, shard, "") },
+                    true => result(EventStatus::Duplicate, shard, ""),
+                })
+                .collect(),
             Ok(Proposed::NotLeader { leader }) => {
                 let hint = leader.map(|(id, node)| (id, node.map(|n| n.addr).unwrap_or_default()));
                 all(redirect(shard, "leadership changed", hint))

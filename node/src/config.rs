@@ -45,6 +45,36 @@ pub struct NodeConfig {
     pub max_request_mb: usize,
     /// How long the node waits for a proposal to commit before answering INDETERMINATE.
     pub request_timeout_ms: u64,
+    /// The `[scoring]` section.
+    pub scoring: ScoringConfig,
+}
+
+/// `[scoring]`: verdicts, rules and the action policy (`[scoring.rules]`, `[scoring.policy]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// Score every applied event (the verdict in each ingest answer). Off: ingest answers carry no
+    /// verdict and no models are loaded; `Score` still answers, with the rules alone.
+    pub enabled: bool,
+    /// Until a model version is deployed to the cluster, score with the models built into the
+    /// binary. Off: rules only until a deployment.
+    pub builtin_models: bool,
+    /// Model batches computed at once on the blocking pool (0: one per core).
+    pub workers: usize,
+    pub rules: scoring::detectors::RuleConfig,
+    pub policy: scoring::scorer::Policy,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            enabled: true,
+            builtin_models: true,
+            workers: 0,
+            rules: Default::default(),
+            policy: Default::default(),
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -70,6 +100,7 @@ impl Default for NodeConfig {
             max_batch_events: 1000,
             max_request_mb: 16,
             request_timeout_ms: 5000,
+            scoring: ScoringConfig::default(),
         }
     }
 }
@@ -168,6 +199,15 @@ impl NodeConfig {
         if self.request_timeout_ms < 100 {
             return bad("request_timeout_ms", "must be at least 100");
         }
+        if self.scoring.workers > 256 {
+            return bad("scoring.workers", "must be at most 256");
+        }
+        if let Err(e) = self.scoring.rules.validate() {
+            return bad("scoring.rules", e);
+        }
+        if let Err(e) = self.scoring.policy.validate() {
+            return bad("scoring.policy", e);
+        }
         Ok(())
     }
 }
@@ -206,5 +246,30 @@ mod tests {
         std::fs::write(&p, "shardz = 8\n").unwrap();
         let e = NodeConfig::from_toml_file(&p).unwrap_err();
         assert!(e.reason.contains("shardz"), "{e}");
+    }
+
+    #[test]
+    fn scoring_section_sets_rules_and_policy_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("n.toml");
+        let text = "[scoring]\nenabled = false\n[scoring.rules]\nimpossible_travel_kmh = 900.0\n\
+                    [scoring.policy]\nblock_at = 90\n";
+        std::fs::write(&p, text).unwrap();
+        let c = NodeConfig::from_toml_file(&p).unwrap();
+        assert!(!c.scoring.enabled);
+        assert_eq!(c.scoring.rules.impossible_travel_kmh, 900.0);
+        assert_eq!(c.scoring.policy.block_at, 90);
+        assert_eq!(c.scoring.policy.challenge_at, scoring::scorer::Policy::default().challenge_at);
+        c.validate().unwrap();
+        std::fs::write(&p, "[scoring.rules]\nimpossible_travel_kph = 900.0\n").unwrap();
+        assert!(NodeConfig::from_toml_file(&p).unwrap_err().reason.contains("impossible_travel_kph"));
+        let mut c = NodeConfig::default();
+        c.scoring.policy.challenge_at = 95;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.setting, "scoring.policy");
+        assert!(e.reason.contains("challenge_at"), "{e}");
+        let mut c = NodeConfig::default();
+        c.scoring.rules.volume_spike_z = 0.0;
+        assert!(c.validate().unwrap_err().reason.contains("volume_spike_z"));
     }
 }

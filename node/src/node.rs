@@ -20,8 +20,6 @@ use crate::driver;
 use crate::metrics::Metrics;
 use crate::scoring_service::ScoringService;
 use crate::shared::Shared;
-use scoring::detectors::RuleConfig;
-use scoring::scorer::Policy;
 
 /// A running node. Dropping it does not stop it; call [`Node::shutdown`].
 pub struct Node {
@@ -82,12 +80,7 @@ impl Node {
             limits: client::Limits { max_batch_events: config.max_batch_events, ..client::Limits::default() },
             inflight: Arc::new(Semaphore::new(config.max_inflight_proposals)),
             proposers: Default::default(),
-            scoring: Arc::new(ScoringService::new(
-                RuleConfig::default(),
-                Policy::default(),
-                true,
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )?),
+            scoring: Arc::new(ScoringService::new(&config.scoring)?),
             metrics: Metrics::new(),
             info: info.clone(),
             config: config.clone(),

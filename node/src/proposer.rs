@@ -6,10 +6,19 @@
 //! [`MAX_PIPELINE`] entries in flight and, while they are, gathers the parts that arrive into the
 //! next entry (up to [`MAX_ENTRY_EVENTS`] events). Under light load an entry carries one request's
 //! part and waits for nothing; under heavy load entries grow, which is where throughput comes from.
+//!
+//! The entry's events are also scored together, once applied: one model batch per entry rather
+//! than one per request part, so the per-call cost of the models is shared by up to
+//! [`MAX_ENTRY_EVENTS`] events. Scoring runs after the pipeline slot is released.
 
+use std::sync::Arc;
+
+use client::proto;
 use openraft::error::{ClientWriteError, RaftError};
 use raft::{Applied, Command, CommandResult, NodeId, NodeInfo, Raft};
 use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::scoring_service::ScoringService;
 
 /// Raft entries of one shard proposed and not yet answered.
 pub const MAX_PIPELINE: usize = 2;
@@ -22,11 +31,20 @@ const QUEUE: usize = 1024;
 #[derive(Debug)]
 pub enum Proposed {
     /// Committed and applied, one answer per event.
-    Applied(Vec<Applied>),
+    Applied(Vec<EventAnswer>),
     /// Definitely not applied: this node is not (or no longer) the leader.
     NotLeader { leader: Option<(NodeId, Option<NodeInfo>)> },
     /// The proposal's fate is unknown (Raft stopped, unexpected result).
     Unknown(String),
+}
+
+/// One applied event's answer.
+#[derive(Debug)]
+pub struct EventAnswer {
+    /// Applied before: nothing changed (and no verdict).
+    pub duplicate: bool,
+    /// The score of a newly applied event (none when scoring is off).
+    pub verdict: Option<proto::Verdict>,
 }
 
 struct Part {
@@ -41,9 +59,9 @@ pub struct Proposer {
 
 impl Proposer {
     /// Starts the batching task of one shard group; it ends when every `Proposer` clone is gone.
-    pub fn spawn(shard: u32, raft: Raft) -> Proposer {
+    pub fn spawn(shard: u32, raft: Raft, scoring: Arc<ScoringService>) -> Proposer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(shard, raft, rx));
+        tokio::spawn(run(shard, raft, scoring, rx));
         Proposer { tx }
     }
 
@@ -58,7 +76,7 @@ impl Proposer {
     }
 }
 
-async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Part>) {
+async fn run(shard: u32, raft: Raft, scoring: Arc<ScoringService>, mut rx: mpsc::Receiver<Part>) {
     let slots = std::sync::Arc::new(Semaphore::new(MAX_PIPELINE));
     while let Some(first) = rx.recv().await {
         // Wait for a free pipeline slot first: parts arriving meanwhile join this entry.
@@ -75,6 +93,7 @@ async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Part>) {
             }
         }
         let raft = raft.clone();
+        let scoring = scoring.clone();
         tokio::spawn(async move {
             let mut events = Vec::with_capacity(n);
             let mut replies = Vec::with_capacity(parts.len());
@@ -87,7 +106,19 @@ async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Part>) {
             match result {
                 Ok(resp) => match resp.data {
                     CommandResult::Ingest(applied) if applied.len() == n => {
-                        let mut rest = applied.into_iter();
+                        let observed: Vec<_> = applied
+                            .into_iter()
+                            .map(|a| match a {
+                                Applied::New(o) => Some(*o),
+                                Applied::Duplicate => None,
+                            })
+                            .collect();
+                        let duplicate: Vec<bool> = observed.iter().map(Option::is_none).collect();
+                        let verdicts = scoring.ingest_verdicts(observed).await;
+                        let mut rest = duplicate
+                            .into_iter()
+                            .zip(verdicts)
+                            .map(|(duplicate, verdict)| EventAnswer { duplicate, verdict });
                         for (len, reply) in replies {
                             let _ = reply.send(Proposed::Applied(rest.by_ref().take(len).collect()));
                         }

@@ -21,6 +21,12 @@ use scoring::features::{Observation, N_FEATURES};
 use scoring::scorer::{combined_score, verdict, Action, ModelBundle, ModelOutputs, ModelSet, Policy, Verdict};
 use tokio::sync::Semaphore;
 
+use crate::config::ScoringConfig;
+
+/// Batches up to this many events are scored on the calling (async) thread: about 30 µs of
+/// model time (docs/SCORING.md), well under what may run between two awaits.
+const INLINE_ROWS: usize = 4;
+
 pub struct ScoringService {
     live: RwLock<Option<Arc<ModelSet>>>,
     shadow: RwLock<Option<Arc<ModelSet>>>,
@@ -28,6 +34,8 @@ pub struct ScoringService {
     builtin: Option<Arc<ModelSet>>,
     /// Compiled deployed versions.
     compiled: moka::sync::Cache<String, Arc<ModelSet>>,
+    /// Off: applied events get no verdict and no models are loaded (`Score` uses the rules).
+    enabled: bool,
     rules: RuleConfig,
     policy: Policy,
     /// Bounds model batches running at once (the blocking pool's share for scoring).
@@ -35,18 +43,30 @@ pub struct ScoringService {
 }
 
 impl ScoringService {
-    /// Starts with the models built into the binary (or rules only when `builtin` is false).
-    pub fn new(rules: RuleConfig, policy: Policy, builtin: bool, workers: usize) -> anyhow::Result<ScoringService> {
-        let builtin = if builtin { Some(Arc::new(ModelSet::load(&ModelBundle::builtin())?)) } else { None };
+    /// Starts with the models built into the binary, unless the config turns them (or scoring)
+    /// off.
+    pub fn new(config: &ScoringConfig) -> anyhow::Result<ScoringService> {
+        let load = config.enabled && config.builtin_models;
+        let builtin = if load { Some(Arc::new(ModelSet::load(&ModelBundle::builtin())?)) } else { None };
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
         Ok(ScoringService {
             live: RwLock::new(builtin.clone()),
             shadow: RwLock::new(None),
             builtin,
             compiled: moka::sync::Cache::new(MAX_STORED_MODELS as u64 + 2),
-            rules,
-            policy,
+            enabled: config.enabled,
+            rules: config.rules.clone(),
+            policy: config.policy.clone(),
             pool: Arc::new(Semaphore::new(workers.max(1))),
         })
+    }
+
+    /// Whether applied events are scored.
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     pub fn live(&self) -> Option<Arc<ModelSet>> {
@@ -98,6 +118,9 @@ impl ScoringService {
     /// Installs what `registry` names (compiling on this thread: call it on a blocking one).
     /// A version that fails to load leaves that slot as it was, and the error is returned.
     pub fn sync(&self, registry: &ModelRegistry, engine: &storage::Engine) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
         let live = match &registry.live {
             None => Ok(self.builtin.clone()),
             Some(v) => self.compiled(v, engine).map(Some),
@@ -119,11 +142,27 @@ impl ScoringService {
         result
     }
 
+    /// Verdicts for the events of an ingest (none when scoring is off): see [`Self::verdicts`].
+    pub async fn ingest_verdicts(
+        self: &Arc<Self>,
+        observations: Vec<Option<Observation>>,
+    ) -> Vec<Option<proto::Verdict>> {
+        if !self.enabled {
+            return vec![None; observations.len()];
+        }
+        self.verdicts(observations).await
+    }
+
     /// Verdicts for a batch of observations (`None` entries stay `None`), computed on the
     /// blocking pool. A model failure degrades that batch to rules only, logged.
     pub async fn verdicts(self: &Arc<Self>, observations: Vec<Option<Observation>>) -> Vec<Option<proto::Verdict>> {
-        if observations.iter().all(Option::is_none) {
+        let rows = observations.iter().flatten().count();
+        if rows == 0 {
             return vec![None; observations.len()];
+        }
+        // A few rows cost tens of µs: cheaper here than a hand-off to a blocking thread.
+        if rows <= INLINE_ROWS {
+            return self.score_now(&observations);
         }
         let Ok(_permit) = self.pool.clone().acquire_owned().await else {
             return vec![None; observations.len()];

@@ -33,7 +33,9 @@ impl Shared {
     /// The entry batcher of a local shard group.
     pub fn proposer(&self, group: &GroupHandle) -> Proposer {
         let mut map = self.proposers.lock().expect("proposers lock");
-        map.entry(group.group).or_insert_with(|| Proposer::spawn(group.group, group.raft.clone())).clone()
+        map.entry(group.group)
+            .or_insert_with(|| Proposer::spawn(group.group, group.raft.clone(), self.scoring.clone()))
+            .clone()
     }
 
     /// Address of node `id` as known to `group`'s membership, or else to the meta state.

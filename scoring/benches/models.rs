@@ -157,7 +157,7 @@ fn time_per_call(mut f: impl FnMut(), per_round: Duration, rounds: usize) -> Per
     PerCall { wall: wall[rounds / 2], cpu: (cpu.len() == rounds).then(|| cpu[rounds / 2]) }
 }
 
-fn summary(m: &Models) {
+fn summary(m: &Models) -> serde_json::Value {
     let nf = m.n_features;
     let batch = &m.rows[..BATCH * nf];
     let (round, rounds) = (Duration::from_millis(200), 9);
@@ -227,11 +227,44 @@ fn summary(m: &Models) {
         if s_all <= 100.0 { "met" } else { "MISSED" },
         if 1e6 / b_all >= 100_000.0 { "met" } else { "MISSED" }
     );
+    let model = |s: &PerCall, b: &PerCall| serde_json::json!({ "single_us": us(core(s)), "batch_us_per_row": per_row(core(b)), "batch_rows_per_s": 1e6 / per_row(core(b)) });
+    serde_json::json!({
+        "iforest": model(&s_if, &b_if),
+        "gbt": model(&s_gbt, &b_gbt),
+        "autoencoder": model(&s_ae, &b_ae),
+        "all_single_us": s_all,
+        "all_batch_us_per_row": b_all,
+        "all_batch_rows_per_s": 1e6 / b_all,
+        "time": if s_if.cpu.is_some() { "cpu" } else { "wall" },
+    })
+}
+
+/// This process's resident memory (Linux `/proc/self/statm`), bytes.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
+}
+
+/// Resident memory a node spends on one loaded model set: the built-in bundle compiled as the
+/// server does ([`ModelSet::load`]) and run once on a full batch (so scratch buffers count).
+fn models_resident_mib() -> Option<f64> {
+    use scoring::features::N_FEATURES;
+    use scoring::scorer::{ModelBundle, ModelSet};
+    let bundle = ModelBundle::builtin();
+    let before = resident_bytes()?;
+    let set = ModelSet::load(&bundle).expect("built-in models load");
+    let rows = vec![[0.5f32; N_FEATURES]; BATCH];
+    black_box(set.outputs(&rows).expect("a batch scores"));
+    let after = resident_bytes()?;
+    drop(set);
+    Some(after.saturating_sub(before) as f64 / 1048576.0)
 }
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` runs this once in test mode.
     let bench_mode = std::env::args().any(|a| a == "--bench");
+    // First, before anything else grows the heap.
+    let resident = models_resident_mib();
     let m = load();
     let mut c = Criterion::default()
         .configure_from_args()
@@ -240,6 +273,18 @@ fn main() {
     benches(&mut c, &m);
     c.final_summary();
     if bench_mode {
-        summary(&m);
+        let mut out = summary(&m);
+        if let Some(mib) = resident {
+            println!("resident memory of the loaded models: {mib:.1} MiB (target < 50 MiB)");
+            out["models_resident_mib"] = ((mib * 10.0).round() / 10.0).into();
+        }
+        let dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        let path = dir.join("criterion").join("models-summary.json");
+        let written = std::fs::create_dir_all(path.parent().expect("a parent"))
+            .and_then(|_| std::fs::write(&path, serde_json::to_string_pretty(&out).expect("json") + "\n"));
+        match written {
+            Ok(()) => println!("wrote {}", path.display()),
+            Err(e) => eprintln!("could not write {}: {e}", path.display()),
+        }
     }
 }

@@ -57,6 +57,34 @@ impl Default for RuleConfig {
     }
 }
 
+impl RuleConfig {
+    /// Every threshold must be positive (and finite); the error names the first that is not.
+    pub fn validate(&self) -> Result<(), String> {
+        let floats = [
+            ("impossible_travel_kmh", self.impossible_travel_kmh),
+            ("impossible_travel_min_km", self.impossible_travel_min_km),
+            ("unusual_hour_surprise", self.unusual_hour_surprise),
+            ("volume_spike_z", self.volume_spike_z),
+            ("dormant_days", self.dormant_days),
+            ("privilege_window_min", self.privilege_window_min),
+            ("compromise_points", self.compromise_points),
+        ];
+        let ints = [
+            ("unusual_hour_min_history", self.unusual_hour_min_history),
+            ("brute_force_failures", u64::from(self.brute_force_failures)),
+            ("spray_users", u64::from(self.spray_users)),
+            ("mass_access_events", self.mass_access_events),
+        ];
+        if let Some((name, v)) = floats.iter().find(|(_, v)| !v.is_finite() || *v <= 0.0) {
+            return Err(format!("{name}: must be a positive number, got {v}"));
+        }
+        if let Some((name, _)) = ints.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name}: must be positive"));
+        }
+        Ok(())
+    }
+}
+
 /// Why an event looks suspicious.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reason {

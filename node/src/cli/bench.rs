@@ -40,18 +40,60 @@ pub struct BenchArgs {
     /// Also write the JSON object to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Score every applied event (`on`, as in production), not at all (`off`), or run both, one
+    /// after the other on fresh clusters, and report the throughput ratio (`both`).
+    #[arg(long, value_enum, default_value_t = ScoringMode::On)]
+    pub scoring: ScoringMode,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoringMode {
+    On,
+    Off,
+    Both,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let out = match args.scoring {
+        ScoringMode::On => run_once(&args, true).await?,
+        ScoringMode::Off => run_once(&args, false).await?,
+        ScoringMode::Both => {
+            let on = run_once(&args, true).await?;
+            let off = run_once(&args, false).await?;
+            let rate = |v: &serde_json::Value| v["events_per_s"].as_f64().unwrap_or(0.0);
+            let ratio = rate(&on) / rate(&off).max(1.0);
+            json!({
+                "scoring_on": on,
+                "scoring_off": off,
+                "scoring_throughput_ratio": (ratio * 1000.0).round() / 1000.0,
+                "target_ratio": 0.8,
+            })
+        }
+    };
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")?;
+    }
+    if args.json {
+        println!("{out}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+/// One cluster, one load run; the numbers as JSON.
+async fn run_once(args: &BenchArgs, scoring: bool) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::Builder::new().prefix("traceo-bench-").tempdir()?;
     let mut opts = LocalClusterOptions::new(args.nodes, dir.path(), std::env::current_exe()?);
     opts.shards = args.shards;
     opts.replication_factor = 3.min(args.nodes as u32);
     opts.log_filter = "warn".into();
+    opts.extra_args.extend(["--scoring".to_owned(), scoring.to_string()]);
     let mut cluster = LocalCluster::start(opts.clone())?;
     let client = cluster.wait_ready(Duration::from_secs(90)).await?;
     if !args.json {
-        eprintln!("cluster ready; driving load for {:?}…", args.duration);
+        let mode = if scoring { "on" } else { "off" };
+        eprintln!("cluster ready (scoring {mode}); driving load for {:?}…", args.duration);
     }
 
     // Sample every node's resident memory while the load runs.
@@ -111,15 +153,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "replication_factor": opts.replication_factor,
         "duration_s": report.elapsed.as_secs_f64(),
         "fsync": true,
+        "scoring": scoring,
+        "scored_events": report.verdicts,
+        "challenged": report.challenged,
+        "blocked": report.blocked,
         "error_samples": report.sample_errors,
     });
-    if let Some(path) = &args.out {
-        std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")?;
-    }
-    if args.json {
-        println!("{out}");
-    } else {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    }
-    Ok(())
+    Ok(out)
 }

@@ -90,6 +90,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.batch
     );
     println!("  users            {:>10}", report.users_written);
+    println!(
+        "  verdicts         {:>10}   ({} challenged, {} blocked)",
+        report.verdicts, report.challenged, report.blocked
+    );
     for e in &report.sample_errors {
         println!("  error sample     {e}");
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use client::proto::Action;
 use client::{Client, Outcome};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,6 +36,11 @@ pub struct LoadReport {
     pub duplicates: u64,
     pub events_failed: u64,
     pub events_indeterminate: u64,
+    /// Applied events whose answer carried a verdict, and how many of those were challenged or
+    /// blocked.
+    pub verdicts: u64,
+    pub challenged: u64,
+    pub blocked: u64,
     /// Request latency in microseconds.
     pub latency_us: Option<Histogram<u64>>,
     pub users_written: usize,
@@ -115,7 +121,12 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
                         let mut users = Vec::new();
                         for (o, ev) in outcomes.iter().zip(&batch) {
                             match o {
-                                Outcome::Ok { duplicate, .. } => {
+                                Outcome::Ok { duplicate, verdict } => {
+                                    if let Some(v) = verdict {
+                                        report.verdicts += 1;
+                                        report.challenged += u64::from(v.action == Action::Challenge as i32);
+                                        report.blocked += u64::from(v.action == Action::Block as i32);
+                                    }
                                     report.events_ok += 1;
                                     report.duplicates += *duplicate as u64;
                                     users.push(ev.user_id.clone());
@@ -158,6 +169,9 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
             total.duplicates += r.duplicates;
             total.events_failed += r.events_failed;
             total.events_indeterminate += r.events_indeterminate;
+            total.verdicts += r.verdicts;
+            total.challenged += r.challenged;
+            total.blocked += r.blocked;
             if let (Some(a), Some(b)) = (total.latency_us.as_mut(), r.latency_us.as_ref()) {
                 let _ = a.add(b);
             }

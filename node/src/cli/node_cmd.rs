@@ -66,6 +66,10 @@ pub struct NodeArgs {
     /// Time a proposal may take before the answer is INDETERMINATE [default: 5000].
     #[arg(long, env = "TRACEO_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
+    /// Score applied events (`false`: ingest answers carry no verdict; rules and thresholds are
+    /// set in the config file's [scoring] section) [default: true].
+    #[arg(long, env = "TRACEO_SCORING")]
+    pub scoring: Option<bool>,
 }
 
 impl NodeArgs {
@@ -94,6 +98,9 @@ impl NodeArgs {
             max_batch_events,
             request_timeout_ms
         );
+        if let Some(on) = self.scoring {
+            c.scoring.enabled = on;
+        }
         if self.advertise_addr.is_some() {
             c.advertise_addr = self.advertise_addr.clone();
         }
