@@ -220,11 +220,24 @@ fn summary(m: &Models) -> serde_json::Value {
         );
     }
     let s_all = us(core(&s_if)) + us(core(&s_gbt)) + us(core(&s_ae));
+    // Tail latency of one event through all three models, each call timed on its own (wall).
+    let mut calls: Vec<Duration> = (0..20_000)
+        .map(|i| {
+            let r = black_box(row(m, i));
+            let t = Instant::now();
+            black_box((m.iforest.predict_one(r).unwrap(), m.gbt.predict_one(r).unwrap()));
+            black_box(m.autoencoder.predict_one(r).unwrap());
+            t.elapsed()
+        })
+        .collect();
+    calls.sort();
+    let (p50, p99) = (us(calls[calls.len() / 2]), us(calls[calls.len() * 99 / 100]));
     let b_all = per_row(core(&b_if)) + per_row(core(&b_gbt)) + per_row(core(&b_ae));
     println!("{:<12} {:>12.2} {:>9} {:>14.3} {:>9} {:>14.0}", "all", s_all, "", b_all, "", 1e6 / b_all);
+    println!("all three, one event per call, 20,000 calls (wall): p50 {p50:.1} µs, p99 {p99:.1} µs");
     println!(
-        "targets: single {} (<= 100 µs/event), batched {} (>= 100,000 events/s/core)",
-        if s_all <= 100.0 { "met" } else { "MISSED" },
+        "targets: single p99 {} (<= 100 µs/event), batched {} (>= 100,000 events/s/core)",
+        if p99 <= 100.0 { "met" } else { "MISSED" },
         if 1e6 / b_all >= 100_000.0 { "met" } else { "MISSED" }
     );
     let model = |s: &PerCall, b: &PerCall| serde_json::json!({ "single_us": us(core(s)), "batch_us_per_row": per_row(core(b)), "batch_rows_per_s": 1e6 / per_row(core(b)) });
@@ -233,6 +246,8 @@ fn summary(m: &Models) -> serde_json::Value {
         "gbt": model(&s_gbt, &b_gbt),
         "autoencoder": model(&s_ae, &b_ae),
         "all_single_us": s_all,
+        "all_single_p50_us": p50,
+        "all_single_p99_us": p99,
         "all_batch_us_per_row": b_all,
         "all_batch_rows_per_s": 1e6 / b_all,
         "time": if s_if.cpu.is_some() { "cpu" } else { "wall" },
