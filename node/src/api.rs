@@ -176,11 +176,11 @@ impl Traceo for Api {
         if req.user_id.is_empty() || req.user_id.len() > self.shared.limits.max_id_bytes {
             return Err(Status::invalid_argument("field `user_id`: must be 1-128 bytes"));
         }
-        let shard = if req.stale_ok {
-            self.local_shard(&req.user_id)?.0
-        } else {
-            self.linearizable_shard(&req.user_id).await?.0
-        };
+        // The planted bug (a test-only build feature, see docs/JEPSEN.md): every read is served
+        // from the local replica without a read index, as if `stale_ok` were always set.
+        let stale_ok = req.stale_ok || cfg!(feature = "planted-stale-read");
+        let shard =
+            if stale_ok { self.local_shard(&req.user_id)?.0 } else { self.linearizable_shard(&req.user_id).await?.0 };
         let profile = raft::state_machine::read_profile(self.shared.multi.engine(), shard, &req.user_id)
             .map_err(|e| Status::internal(format!("reading profile: {e}")))?;
         self.shared.metrics.rpc_latency.with_label_values(&["get_profile"]).observe(started.elapsed().as_secs_f64());

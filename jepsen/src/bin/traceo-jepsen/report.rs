@@ -1,0 +1,79 @@
+//! Checks a history and writes the run's report: `results.json` (every checker's verdict and
+//! the offending operations, plus operation counts and availability), and prints a summary.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use jepsen::history::{History, OpF, OpType, NEMESIS};
+use jepsen::verdict::Validity;
+use serde_json::json;
+
+/// Completed operations by function and outcome, and the share that succeeded while a fault was
+/// active and while none was.
+fn stats(h: &History) -> serde_json::Value {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut faulty = false;
+    let (mut ok_fault, mut all_fault, mut ok_calm, mut all_calm) = (0u64, 0u64, 0u64, 0u64);
+    for op in &h.ops {
+        if op.process == NEMESIS {
+            let what = op.value.as_str().unwrap_or_default();
+            faulty = what.starts_with("start");
+            continue;
+        }
+        if op.kind == OpType::Invoke {
+            continue;
+        }
+        *counts.entry(format!("{:?} {:?}", op.f, op.kind).to_lowercase()).or_default() += 1;
+        let ok = u64::from(op.kind == OpType::Ok);
+        if faulty {
+            (ok_fault, all_fault) = (ok_fault + ok, all_fault + 1);
+        } else {
+            (ok_calm, all_calm) = (ok_calm + ok, all_calm + 1);
+        }
+    }
+    let share = |ok: u64, all: u64| {
+        if all == 0 {
+            serde_json::Value::Null
+        } else {
+            json!((ok as f64 / all as f64 * 1000.0).round() / 1000.0)
+        }
+    };
+    let invoked = h.ops.iter().filter(|o| o.kind == OpType::Invoke).count();
+    let nemesis = h.ops.iter().filter(|o| o.f == OpF::Nemesis).count();
+    json!({
+        "operations": invoked,
+        "nemesis_events": nemesis,
+        "completions": counts,
+        "ok_share_during_faults": share(ok_fault, all_fault),
+        "ok_share_without_faults": share(ok_calm, all_calm),
+    })
+}
+
+/// Runs every checker on `h`, writes `results.json` into `dir` and prints the verdicts.
+/// True when every checker says valid.
+pub fn check_and_write(h: &History, dir: &Path, faults: Option<u64>) -> anyhow::Result<bool> {
+    let list_append = jepsen::list_append::check(h);
+    let valid = list_append.valid == Validity::Valid;
+    let stats = stats(h);
+    let results = json!({
+        "valid": valid,
+        "faults": faults,
+        "stats": stats,
+        "list_append": list_append,
+    });
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)? + "\n")?;
+    crate::plots::latency_png(h, &dir.join("latency.png"))?;
+    crate::plots::throughput_png(h, &dir.join("throughput.png"))?;
+    println!("operations {}  faults {}", stats["operations"], faults.map_or("?".to_owned(), |f| f.to_string()));
+    println!("completions {}", stats["completions"]);
+    println!(
+        "ok share: {} during faults, {} without",
+        stats["ok_share_during_faults"], stats["ok_share_without_faults"]
+    );
+    println!("list-append: {:?}", list_append.valid);
+    for a in list_append.anomalies.iter().take(10) {
+        println!("  {} on {}: {} (ops {:?})", a.kind, a.key, a.explanation, a.ops);
+    }
+    println!("{} -> {}", if valid { "VALID" } else { "INVALID" }, dir.join("results.json").display());
+    Ok(valid)
+}

@@ -1,0 +1,126 @@
+//! One run: a fresh local cluster of real `traceo` processes, the workload's workers and the
+//! nemesis for the run's duration, then healing, a final read of every key, and the history.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use client::ClientOptions;
+use jepsen::history::History;
+use node::local_cluster::{LocalCluster, LocalClusterOptions};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::nemesis::{Fault, Nemesis};
+use crate::recorder::Recorder;
+use crate::workload::{read_op, Keys, Worker};
+
+/// Everything that defines a run (written to `run.json`, read back by `--reproduce`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunOptions {
+    pub nodes: usize,
+    pub shards: u32,
+    pub workload: String,
+    pub nemesis: Vec<String>,
+    pub duration_s: f64,
+    /// Operations per second over all workers.
+    pub rate: f64,
+    pub concurrency: usize,
+    pub hot_keys: usize,
+    pub read_fraction: f64,
+    pub fault_s: f64,
+    pub heal_s: f64,
+    pub seed: u64,
+}
+
+pub struct RunOutput {
+    pub history: History,
+    pub faults: u64,
+    /// Node logs and data, kept for a failed run.
+    pub cluster_dir: PathBuf,
+}
+
+pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> anyhow::Result<RunOutput> {
+    let faults: Vec<Fault> =
+        opts.nemesis.iter().map(|n| n.parse().map_err(anyhow::Error::msg)).collect::<Result<_, _>>()?;
+    let cluster_dir = out.join("cluster");
+    std::fs::create_dir_all(&cluster_dir).with_context(|| format!("creating {}", cluster_dir.display()))?;
+    let mut copts = LocalClusterOptions::new(opts.nodes, &cluster_dir, traceo);
+    copts.shards = opts.shards;
+    copts.replication_factor = 3.min(opts.nodes as u32);
+    copts.log_filter = "info,openraft=warn".into();
+    copts.extra_args =
+        ["--heartbeat-ms", "100", "--election-timeout-min-ms", "500", "--election-timeout-max-ms", "1000"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let cluster = LocalCluster::start(copts)?;
+    let ready = cluster.wait_ready(Duration::from_secs(90)).await?;
+    drop(ready);
+    let client_opts = ClientOptions {
+        deadline: Duration::from_secs(5),
+        rpc_timeout: Duration::from_secs(1),
+        ..ClientOptions::default()
+    };
+    let client = client::Client::connect(cluster.seeds(), client_opts).await?;
+    let cluster = Arc::new(tokio::sync::Mutex::new(cluster));
+
+    let recorder = Arc::new(Recorder::new());
+    let run_tag = format!("r{}", opts.seed);
+    let keys = Arc::new(Mutex::new(Keys::new(opts.hot_keys, &run_tag)));
+    let processes = Arc::new(AtomicI64::new(0));
+    let until = Instant::now() + Duration::from_secs_f64(opts.duration_s);
+    let interval = Duration::from_secs_f64(opts.concurrency as f64 / opts.rate.max(0.1));
+    let mut workers = Vec::new();
+    for id in 0..opts.concurrency {
+        let w = Worker {
+            id,
+            client: client.clone(),
+            keys: keys.clone(),
+            recorder: recorder.clone(),
+            processes: processes.clone(),
+            rng: ChaCha8Rng::seed_from_u64(opts.seed.wrapping_mul(1_000_003).wrapping_add(id as u64)),
+            run: run_tag.clone(),
+            interval,
+            read_fraction: opts.read_fraction,
+        };
+        workers.push(tokio::spawn(w.run(until)));
+    }
+    let nemesis = Nemesis {
+        cluster: cluster.clone(),
+        recorder: recorder.clone(),
+        faults,
+        rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x006e_656d_6573_6973),
+        fault_for: Duration::from_secs_f64(opts.fault_s),
+        heal_for: Duration::from_secs_f64(opts.heal_s),
+    };
+    let nemesis = tokio::spawn(nemesis.run(until));
+    for w in workers {
+        w.await.context("a worker panicked")?;
+    }
+    let faults = nemesis.await.context("the nemesis panicked")??;
+
+    // Healed: every node runs again. Wait until the cluster serves, then read every key.
+    recorder.nemesis("healed; final reads");
+    cluster.lock().await.wait_ready(Duration::from_secs(90)).await.context("the cluster did not recover")?;
+    let all_keys = keys.lock().expect("keys").all.clone();
+    let mut process = processes.load(std::sync::atomic::Ordering::Relaxed) + 1;
+    for key in &all_keys {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if read_op(&client, &recorder, process, key).await.is_some() {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "final read of {key} did not succeed within 30 s");
+            process += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        process += 1;
+    }
+    let mut cluster = Arc::try_unwrap(cluster).map_err(|_| anyhow::anyhow!("cluster still shared"))?.into_inner();
+    cluster.terminate_all(Duration::from_secs(10));
+    Ok(RunOutput { history: recorder.take(), faults, cluster_dir })
+}

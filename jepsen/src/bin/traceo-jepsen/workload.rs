@@ -1,0 +1,157 @@
+//! The list-append workload: workers append unique event ids to a few hot users (each append is
+//! an ingested event) and read users' applied ids in order (the profile's `recent_event_ids`,
+//! a linearizable read on the shard leader).
+//!
+//! A key takes at most [`APPENDS_PER_KEY`] appends, then retires and a fresh key replaces it
+//! (as in Jepsen's list-append), so every read returns the key's whole list: the profile keeps
+//! the last 64 ids.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use client::proto::{Event, EventKind, Geo, Outcome as ProtoOutcome};
+use client::{Client, ClientError, Outcome};
+use jepsen::history::{OpF, OpType};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use crate::recorder::Recorder;
+
+pub const APPENDS_PER_KEY: u32 = 60;
+
+/// The hot keys, and every key ever used (for the final read).
+pub struct Keys {
+    active: Vec<(String, u32)>,
+    next: u64,
+    pub all: Vec<String>,
+}
+
+impl Keys {
+    pub fn new(hot: usize, run: &str) -> Keys {
+        let mut k = Keys { active: Vec::new(), next: 0, all: Vec::new() };
+        for _ in 0..hot.max(1) {
+            let name = k.fresh(run);
+            k.active.push((name, 0));
+        }
+        k
+    }
+
+    fn fresh(&mut self, run: &str) -> String {
+        let name = format!("{run}-k{}", self.next);
+        self.next += 1;
+        self.all.push(name.clone());
+        name
+    }
+
+    /// A key to append to; retires it once it has taken its share.
+    fn for_append(&mut self, rng: &mut ChaCha8Rng, run: &str) -> String {
+        let i = rng.gen_range(0..self.active.len());
+        let (key, n) = &mut self.active[i];
+        *n += 1;
+        let key = key.clone();
+        if self.active[i].1 >= APPENDS_PER_KEY {
+            let fresh = self.fresh(run);
+            self.active[i] = (fresh, 0);
+        }
+        key
+    }
+
+    fn for_read(&self, rng: &mut ChaCha8Rng) -> String {
+        self.active[rng.gen_range(0..self.active.len())].0.clone()
+    }
+}
+
+pub struct Worker {
+    pub id: usize,
+    pub client: Client,
+    pub keys: Arc<Mutex<Keys>>,
+    pub recorder: Arc<Recorder>,
+    pub processes: Arc<AtomicI64>,
+    pub rng: ChaCha8Rng,
+    pub run: String,
+    /// Time between this worker's operations (the run's rate spread over the workers).
+    pub interval: Duration,
+    pub read_fraction: f64,
+}
+
+fn append_event(user: &str, id: &str) -> Event {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+    Event {
+        event_id: id.to_owned(),
+        user_id: user.to_owned(),
+        time_ms: now as i64,
+        kind: EventKind::Login as i32,
+        outcome: ProtoOutcome::Success as i32,
+        ip: Some("198.51.100.7".into()),
+        geo: Some(Geo { lat: 59.91, lon: 10.75, country: "NO".into() }),
+        ..Default::default()
+    }
+}
+
+impl Worker {
+    /// Runs operations until `until`.
+    pub async fn run(mut self, until: Instant) {
+        let mut process = self.processes.fetch_add(1, Ordering::Relaxed);
+        let mut seq = 0u64;
+        let mut next = Instant::now();
+        while Instant::now() < until {
+            next += self.interval;
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            } else {
+                next = Instant::now();
+            }
+            let read = self.rng.gen_bool(self.read_fraction);
+            let indeterminate = if read {
+                let key = self.keys.lock().expect("keys").for_read(&mut self.rng);
+                read_op(&self.client, &self.recorder, process, &key).await;
+                false
+            } else {
+                let key = self.keys.lock().expect("keys").for_append(&mut self.rng, &self.run);
+                seq += 1;
+                let id = format!("{}-w{}-{seq}", self.run, self.id);
+                append_op(&self.client, &self.recorder, process, &key, &id).await
+            };
+            if indeterminate {
+                // Jepsen's rule: a process with an operation of unknown fate is never reused.
+                process = self.processes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// One append; true when its fate is unknown.
+pub async fn append_op(client: &Client, rec: &Recorder, process: i64, key: &str, id: &str) -> bool {
+    let v = Value::String(id.to_owned());
+    rec.record(process, OpType::Invoke, OpF::Append, key, v.clone(), "");
+    let (kind, unknown) = match client.ingest(&[append_event(key, id)]).await {
+        Ok(out) => match out.first() {
+            Some(Outcome::Ok { .. }) => (OpType::Ok, false),
+            Some(Outcome::Failed { .. }) => (OpType::Fail, false),
+            _ => (OpType::Info, true),
+        },
+        Err(ClientError::InvalidArgument(_)) | Err(ClientError::Rejected(_)) => (OpType::Fail, false),
+        Err(_) => (OpType::Info, true),
+    };
+    rec.record(process, kind, OpF::Append, key, v, "");
+    unknown
+}
+
+/// One linearizable read of a key's applied ids; returns them when it succeeded.
+pub async fn read_op(client: &Client, rec: &Recorder, process: i64, key: &str) -> Option<Vec<String>> {
+    rec.record(process, OpType::Invoke, OpF::Read, key, Value::Null, "");
+    match client.get_profile(key, false).await {
+        Ok(p) => {
+            let ids = p.map(|p| p.recent_event_ids).unwrap_or_default();
+            rec.record(process, OpType::Ok, OpF::Read, key, serde_json::json!(ids), "");
+            Some(ids)
+        }
+        Err(_) => {
+            // A read changes nothing: failing it is always safe.
+            rec.record(process, OpType::Fail, OpF::Read, key, Value::Null, "");
+            None
+        }
+    }
+}
