@@ -76,8 +76,10 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
     let interval = Duration::from_secs_f64(opts.concurrency as f64 / opts.rate.max(0.1));
     let mut workers = Vec::new();
     for id in 0..opts.concurrency {
+        let seeds = cluster.lock().await.seeds();
         let w = Worker {
             id,
+            home: seeds[id % seeds.len()].clone(),
             client: client.clone(),
             keys: keys.clone(),
             recorder: recorder.clone(),

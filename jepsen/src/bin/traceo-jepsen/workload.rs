@@ -2,6 +2,11 @@
 //! an ingested event) and read users' applied ids in order (the profile's `recent_event_ids`,
 //! a linearizable read on the shard leader).
 //!
+//! Reads go, like a Jepsen client bound to one node, to the worker's own node and follow that
+//! node's `traceo-leader-addr` redirect (a follower must not answer a linearizable read itself):
+//! this is what makes a node that serves stale reads visible. Appends go through the client
+//! crate (leader-routed, retried), as applications send them.
+//!
 //! A key takes at most [`APPENDS_PER_KEY`] appends, then retires and a fresh key replaces it
 //! (as in Jepsen's list-append), so every read returns the key's whole list: the profile keeps
 //! the last 64 ids.
@@ -65,6 +70,8 @@ impl Keys {
 
 pub struct Worker {
     pub id: usize,
+    /// The node this worker sends its reads to first.
+    pub home: String,
     pub client: Client,
     pub keys: Arc<Mutex<Keys>>,
     pub recorder: Arc<Recorder>,
@@ -106,7 +113,7 @@ impl Worker {
             let read = self.rng.gen_bool(self.read_fraction);
             let indeterminate = if read {
                 let key = self.keys.lock().expect("keys").for_read(&mut self.rng);
-                read_op(&self.client, &self.recorder, process, &key).await;
+                node_read_op(&self.home, &self.recorder, process, &key).await;
                 false
             } else {
                 let key = self.keys.lock().expect("keys").for_append(&mut self.rng, &self.run);
@@ -153,5 +160,42 @@ pub async fn read_op(client: &Client, rec: &Recorder, process: i64, key: &str) -
             rec.record(process, OpType::Fail, OpF::Read, key, Value::Null, "");
             None
         }
+    }
+}
+
+/// One read sent to `home`, following up to three leader redirects by hand; the node that
+/// answered is recorded.
+pub async fn node_read_op(home: &str, rec: &Recorder, process: i64, key: &str) -> Option<Vec<String>> {
+    rec.record(process, OpType::Invoke, OpF::Read, key, Value::Null, home);
+    let mut addr = home.to_owned();
+    for _ in 0..4 {
+        match get_profile_at(&addr, key).await {
+            Ok(ids) => {
+                rec.record(process, OpType::Ok, OpF::Read, key, serde_json::json!(ids), &addr);
+                return Some(ids);
+            }
+            Err(Some(leader)) => addr = leader,
+            Err(None) => break,
+        }
+    }
+    rec.record(process, OpType::Fail, OpF::Read, key, Value::Null, &addr);
+    None
+}
+
+/// `Err(Some(leader))`: redirected; `Err(None)`: failed.
+async fn get_profile_at(addr: &str, key: &str) -> Result<Vec<String>, Option<String>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|_| None)?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(1));
+    let channel = endpoint.connect().await.map_err(|_| None)?;
+    let mut grpc = client::proto::traceo_client::TraceoClient::new(channel);
+    let req = client::proto::GetProfileRequest { user_id: key.to_owned(), stale_ok: false };
+    match grpc.get_profile(req).await {
+        Ok(r) => {
+            let r = r.into_inner();
+            Ok(if r.found { r.profile.map(|p| p.recent_event_ids).unwrap_or_default() } else { Vec::new() })
+        }
+        Err(s) => Err(s.metadata().get(client::LEADER_ADDR_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)),
     }
 }
