@@ -1,8 +1,10 @@
 //! Fault injection against real `traceo` node processes.
 //!
 //! This crate owns the nemeses: the faults done to processes and to the network between them.
-//! Today it holds the process faults ([`process`]: kill -9, pause and resume by pid), used by the
-//! failover tests; partitions, latency, clock skew and membership nemeses come with the chaos
-//! issue. It must never be a dependency of a production crate.
+//! Process faults ([`process`]: kill -9, pause and resume by pid) and network faults between
+//! processes in their own network namespaces ([`netns`]: partitions, latency, loss). Clock skew
+//! and membership nemeses are not built yet. It must never be a dependency of a production
+//! crate.
 
+pub mod netns;
 pub mod process;

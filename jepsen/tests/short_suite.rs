@@ -1,5 +1,5 @@
 //! The short Jepsen suite CI runs: `traceo-jepsen run` on 5 real node processes, one run per
-//! nemesis, each of which must be judged valid by every checker. Failing runs keep their
+//! nemesis (kill, pause, partition), each of which must be judged valid by every checker. Failing runs keep their
 //! directory (history, results, plots, node logs) and name it.
 
 use std::path::Path;
@@ -28,13 +28,18 @@ fn run(nemesis: &str, seed: u64, dir: &Path) {
 }
 
 #[test]
-fn kill_and_pause_runs_are_valid() {
+fn kill_pause_and_partition_runs_are_valid() {
     let dir = tempfile::Builder::new().prefix("traceo-jepsen-ci-").tempdir().unwrap();
     // A failed run's directory must outlive the test: keep it on panic.
     let path = dir.path().to_path_buf();
     let guard = scopeguard(dir);
     run("kill", 1, &path);
     run("pause", 2, &path);
+    if chaos::netns::available() {
+        run("partition", 3, &path);
+    } else {
+        eprintln!("partition run skipped: needs root and iproute2 (network namespaces)");
+    }
     drop(guard);
 }
 

@@ -24,6 +24,19 @@ pub struct LocalClusterOptions {
     pub extra_args: Vec<String>,
     /// `RUST_LOG` of the node processes.
     pub log_filter: String,
+    /// Where each node runs: `None` = every node on 127.0.0.1 with free ports. `Some(hosts)`:
+    /// node i listens on `hosts[i].ip` (ports 7400 / 7401) and is started through
+    /// `hosts[i].wrapper` (for example `ip netns exec NS`), so it can run in its own network
+    /// namespace.
+    pub hosts: Option<Vec<NodeHost>>,
+}
+
+/// A node's place on the network (see [`LocalClusterOptions::hosts`]).
+#[derive(Clone, Debug)]
+pub struct NodeHost {
+    pub ip: String,
+    /// Command and arguments put before the `traceo` binary.
+    pub wrapper: Vec<String>,
 }
 
 impl LocalClusterOptions {
@@ -36,6 +49,7 @@ impl LocalClusterOptions {
             dir: dir.to_path_buf(),
             extra_args: Vec::new(),
             log_filter: "info".into(),
+            hosts: None,
         }
     }
 }
@@ -65,9 +79,14 @@ impl LocalCluster {
         std::fs::create_dir_all(&opts.dir)?;
         let mut nodes = Vec::new();
         let mut founder = String::new();
+        if let Some(hosts) = &opts.hosts {
+            anyhow::ensure!(hosts.len() == opts.nodes, "{} hosts for {} nodes", hosts.len(), opts.nodes);
+        }
         for i in 0..opts.nodes {
-            let addr = format!("127.0.0.1:{}", free_port()?);
-            let admin_addr = format!("127.0.0.1:{}", free_port()?);
+            let (addr, admin_addr) = match &opts.hosts {
+                None => (format!("127.0.0.1:{}", free_port()?), format!("127.0.0.1:{}", free_port()?)),
+                Some(hosts) => (format!("{}:7400", hosts[i].ip), format!("{}:7401", hosts[i].ip)),
+            };
             let data_dir = opts.dir.join(format!("node-{i}"));
             let mut args = vec![
                 "node".to_string(),
@@ -103,7 +122,16 @@ impl LocalCluster {
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
         let node = &mut self.nodes[i];
         let log = File::options().create(true).append(true).open(&node.log_path)?;
-        let child = Command::new(&self.opts.binary)
+        let wrapper = self.opts.hosts.as_ref().map(|h| h[i].wrapper.clone()).unwrap_or_default();
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.opts.binary);
+                c
+            }
+            None => Command::new(&self.opts.binary),
+        };
+        let child = command
             .args(&node.args)
             .env("RUST_LOG", &self.opts.log_filter)
             .stdin(Stdio::null())

@@ -3,6 +3,9 @@
 //!
 //! - `kill`: SIGKILL a random minority of nodes, restart them at heal time (same data directory).
 //! - `pause`: SIGSTOP a random minority, SIGCONT at heal time.
+//! - `partition` (nodes in network namespaces, [`chaos::netns`]): one of isolating a node,
+//!   a random majority/minority split, or a bridge (two halves that only one node sees both of);
+//!   healed by removing every cut.
 //!
 //! A minority is 1..=(n−1)/2 nodes, so a majority of every shard's replicas (RF 3) can stay up
 //! only when at most one of its replicas is hit: with 5 nodes and RF 3 some shards lose their
@@ -25,6 +28,7 @@ use crate::recorder::Recorder;
 pub enum Fault {
     Kill,
     Pause,
+    Partition,
 }
 
 impl FromStr for Fault {
@@ -33,8 +37,8 @@ impl FromStr for Fault {
         match s {
             "kill" => Ok(Fault::Kill),
             "pause" => Ok(Fault::Pause),
-            "partition" => Err("partition: not built yet (network namespaces come next); use kill, pause".into()),
-            other => Err(format!("{other:?} is not a nemesis (kill, pause)")),
+            "partition" => Ok(Fault::Partition),
+            other => Err(format!("{other:?} is not a nemesis (kill, pause, partition)")),
         }
     }
 }
@@ -43,6 +47,8 @@ impl FromStr for Fault {
 struct Active {
     fault: Fault,
     nodes: Vec<usize>,
+    /// What the start line said after "start ": the stop line repeats it.
+    label: String,
 }
 
 pub struct Nemesis {
@@ -53,6 +59,8 @@ pub struct Nemesis {
     /// How long a fault lasts, then how long the cluster runs healed before the next.
     pub fault_for: Duration,
     pub heal_for: Duration,
+    /// The nodes' network namespaces (needed by `partition`).
+    pub net: Option<Arc<std::sync::Mutex<chaos::netns::NetLab>>>,
 }
 
 impl Nemesis {
@@ -103,8 +111,28 @@ impl Nemesis {
                 }
                 self.recorder.nemesis(&format!("start pause {}", names.join(",")));
             }
+            Fault::Partition => {
+                let groups = partition_groups(&mut self.rng, n);
+                let net = self.net.as_ref().ok_or_else(|| anyhow::anyhow!("partition needs network namespaces"))?;
+                net.lock().expect("netlab").partition(&groups)?;
+                let shown: Vec<String> = groups
+                    .iter()
+                    .map(|g| g.iter().map(|i| format!("n{}", i + 1)).collect::<Vec<_>>().join(","))
+                    .collect();
+                let bridge: Vec<String> = (0..n)
+                    .filter(|i| !groups.iter().flatten().any(|g| g == i))
+                    .map(|i| format!("n{}", i + 1))
+                    .collect();
+                let mut label = format!("partition {}", shown.join(" | "));
+                if !bridge.is_empty() {
+                    label += &format!(" bridged by {}", bridge.join(","));
+                }
+                self.recorder.nemesis(&format!("start {label}"));
+                return Ok(Active { fault, nodes: Vec::new(), label });
+            }
         }
-        Ok(Active { fault, nodes })
+        let label = format!("{} {}", if fault == Fault::Kill { "kill" } else { "pause" }, names.join(","));
+        Ok(Active { fault, nodes, label })
     }
 
     async fn heal(&mut self, active: Active) -> anyhow::Result<()> {
@@ -125,8 +153,36 @@ impl Nemesis {
                 }
                 self.recorder.nemesis(&format!("stop pause {} (resumed)", names.join(",")));
             }
+            Fault::Partition => {
+                if let Some(net) = &self.net {
+                    net.lock().expect("netlab").heal()?;
+                }
+                self.recorder.nemesis(&format!("stop {} (healed)", active.label));
+            }
         }
         Ok(())
+    }
+}
+
+/// Groups of node indices with every link between groups cut. A bridge is expressed as
+/// cuts between the two halves only: the bridging node is in neither group's cut list.
+fn partition_groups(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<usize>> {
+    let mut all: Vec<usize> = (0..n).collect();
+    all.shuffle(rng);
+    match rng.gen_range(0..3) {
+        // Isolate one node.
+        0 => vec![vec![all[0]], all[1..].to_vec()],
+        // Majority / minority.
+        1 => {
+            let minority = (n - 1) / 2;
+            vec![all[..minority.max(1)].to_vec(), all[minority.max(1)..].to_vec()]
+        }
+        // Bridge: all[0] talks to both halves, the halves not to each other.
+        _ => {
+            let rest = &all[1..];
+            let half = rest.len() / 2;
+            vec![rest[..half].to_vec(), rest[half..].to_vec()]
+        }
     }
 }
 

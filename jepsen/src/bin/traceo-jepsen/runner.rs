@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use client::ClientOptions;
 use jepsen::history::History;
-use node::local_cluster::{LocalCluster, LocalClusterOptions};
+use node::local_cluster::{LocalCluster, LocalClusterOptions, NodeHost};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,16 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
         opts.nemesis.iter().map(|n| n.parse().map_err(anyhow::Error::msg)).collect::<Result<_, _>>()?;
     let cluster_dir = out.join("cluster");
     std::fs::create_dir_all(&cluster_dir).with_context(|| format!("creating {}", cluster_dir.display()))?;
+    // Partitions need every node in its own network namespace.
+    let net = if faults.contains(&Fault::Partition) {
+        anyhow::ensure!(chaos::netns::available(), "--nemesis partition needs root and iproute2 (network namespaces)");
+        Some(chaos::netns::NetLab::new(opts.nodes)?)
+    } else {
+        None
+    };
     let mut copts = LocalClusterOptions::new(opts.nodes, &cluster_dir, traceo);
+    copts.hosts =
+        net.as_ref().map(|lab| (0..opts.nodes).map(|i| NodeHost { ip: lab.ip(i), wrapper: lab.wrapper(i) }).collect());
     copts.shards = opts.shards;
     copts.replication_factor = 3.min(opts.nodes as u32);
     copts.log_filter = "info,openraft=warn".into();
@@ -98,7 +107,9 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
         rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x006e_656d_6573_6973),
         fault_for: Duration::from_secs_f64(opts.fault_s),
         heal_for: Duration::from_secs_f64(opts.heal_s),
+        net: net.map(|lab| Arc::new(std::sync::Mutex::new(lab))),
     };
+    let net = nemesis.net.clone();
     let nemesis = tokio::spawn(nemesis.run(until));
     for w in workers {
         w.await.context("a worker panicked")?;
@@ -124,5 +135,7 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
     }
     let mut cluster = Arc::try_unwrap(cluster).map_err(|_| anyhow::anyhow!("cluster still shared"))?.into_inner();
     cluster.terminate_all(Duration::from_secs(10));
+    // The namespaces go only after their processes.
+    drop(net);
     Ok(RunOutput { history: recorder.take(), faults, cluster_dir })
 }
