@@ -19,6 +19,7 @@ pub mod log_store;
 pub mod meta;
 pub mod model_registry;
 pub mod multi;
+pub mod net_faults;
 pub mod network;
 mod snapshot;
 pub mod state_machine;

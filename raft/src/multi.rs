@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::flusher::{FlushStats, Flusher};
 use crate::log_store::LogStore;
 use crate::meta::MetaState;
+use crate::net_faults::NetFaults;
 use crate::network::{ChannelPool, PeerNetworkFactory};
 use crate::state_machine::{SharedSources, StateMachine};
 use crate::types::{NodeId, Raft};
@@ -31,6 +32,8 @@ pub struct RaftOptions {
     pub profile_cache_entries: usize,
     /// Source addresses remembered by the node's window of failed logins (spray / stuffing).
     pub source_window_addresses: usize,
+    /// Injected faults on this node's outgoing peer messages (in-process tests only).
+    pub net_faults: Option<Arc<NetFaults>>,
 }
 
 /// Failed logins per source address are counted over the last hour of event time.
@@ -46,6 +49,7 @@ impl Default for RaftOptions {
             keep_entries_after_snapshot: 2_000,
             profile_cache_entries: 32_768,
             source_window_addresses: 100_000,
+            net_faults: None,
         }
     }
 }
@@ -92,7 +96,7 @@ impl MultiRaft {
     pub async fn start(node_id: NodeId, engine: Arc<Engine>, opts: &RaftOptions) -> anyhow::Result<Arc<MultiRaft>> {
         let config = Arc::new(opts.openraft_config()?);
         let flusher = Flusher::start(engine.clone());
-        let pool = ChannelPool::default();
+        let pool = ChannelPool::with_faults(node_id, opts.net_faults.clone());
         let (sm, meta_rx) = StateMachine::meta(engine.clone(), META_GROUP)?;
         let log = LogStore::new(engine.clone(), META_GROUP, flusher.clone());
         let net = PeerNetworkFactory { group: META_GROUP, pool: pool.clone() };

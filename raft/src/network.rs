@@ -20,6 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use crate::multi::MultiRaft;
+use crate::net_faults::{Fate, NetFaults};
 use crate::proto::raft_peer_client::RaftPeerClient;
 use crate::proto::raft_peer_server::RaftPeer;
 use crate::proto::RaftMessage;
@@ -32,9 +33,16 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
 #[derive(Clone, Default)]
 pub struct ChannelPool {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Injected faults (tests), applied to messages from `node`.
+    faults: Option<(NodeId, Arc<NetFaults>)>,
 }
 
 impl ChannelPool {
+    /// A pool whose messages from `node` pass through `faults` (if any).
+    pub fn with_faults(node: NodeId, faults: Option<Arc<NetFaults>>) -> ChannelPool {
+        ChannelPool { channels: Default::default(), faults: faults.map(|f| (node, f)) }
+    }
+
     pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
         let mut map = self.channels.lock().expect("channel pool lock");
         if let Some(ch) = map.get(addr) {
@@ -78,6 +86,18 @@ enum Rpc {
     Snapshot,
 }
 
+/// An injected network fault, as an error.
+#[derive(Debug)]
+struct Injected(&'static str);
+
+impl std::fmt::Display for Injected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "injected fault: {}", self.0)
+    }
+}
+
+impl std::error::Error for Injected {}
+
 impl PeerClient {
     async fn call<Req, Resp, E>(
         &self,
@@ -90,6 +110,15 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let fate = self.pool.faults.as_ref().map(|(from, f)| f.decide(*from, self.target));
+        match fate {
+            Some(Fate::DropRequest) => {
+                tokio::time::sleep(timeout.min(Duration::from_millis(50))).await;
+                return Err(RPCError::Unreachable(Unreachable::new(&Injected("request dropped"))));
+            }
+            Some(Fate::Deliver { delay }) if !delay.is_zero() => tokio::time::sleep(delay).await,
+            _ => {}
+        }
         let channel = self.pool.get(&self.node.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let mut client = RaftPeerClient::new(channel)
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
@@ -101,6 +130,9 @@ impl PeerClient {
             Rpc::Vote => client.vote(request).await,
             Rpc::Snapshot => client.install_snapshot(request).await,
         };
+        if fate == Some(Fate::DropReply) {
+            return Err(RPCError::Network(NetworkError::new(&Injected("reply dropped"))));
+        }
         let payload = match reply {
             Ok(r) => r.into_inner().payload,
             // Refused or dropped connections: the peer is down; openraft backs off.
