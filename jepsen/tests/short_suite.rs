@@ -1,5 +1,5 @@
 //! The short Jepsen suite CI runs: `traceo-jepsen run` on 5 real node processes, one run per
-//! nemesis (kill, pause, partition), each of which must be judged valid by every checker. Failing runs keep their
+//! nemesis (kill, pause, partition, clock), each of which must be judged valid by every checker. Failing runs keep their
 //! directory (history, results, plots, node logs) and name it.
 
 use std::path::Path;
@@ -28,7 +28,7 @@ fn run(nemesis: &str, seed: u64, dir: &Path) {
 }
 
 #[test]
-fn kill_pause_and_partition_runs_are_valid() {
+fn kill_pause_partition_and_clock_runs_are_valid() {
     let dir = tempfile::Builder::new().prefix("traceo-jepsen-ci-").tempdir().unwrap();
     // A failed run's directory must outlive the test: keep it on panic.
     let path = dir.path().to_path_buf();
@@ -39,6 +39,11 @@ fn kill_pause_and_partition_runs_are_valid() {
         run("partition", 3, &path);
     } else {
         eprintln!("partition run skipped: needs root and iproute2 (network namespaces)");
+    }
+    if Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1").is_file() {
+        run("clock", 4, &path);
+    } else {
+        eprintln!("clock run skipped: needs libfaketime (apt-get install faketime)");
     }
     drop(guard);
 }

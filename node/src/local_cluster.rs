@@ -24,19 +24,20 @@ pub struct LocalClusterOptions {
     pub extra_args: Vec<String>,
     /// `RUST_LOG` of the node processes.
     pub log_filter: String,
-    /// Where each node runs: `None` = every node on 127.0.0.1 with free ports. `Some(hosts)`:
-    /// node i listens on `hosts[i].ip` (ports 7400 / 7401) and is started through
-    /// `hosts[i].wrapper` (for example `ip netns exec NS`), so it can run in its own network
-    /// namespace.
+    /// How each node runs: `None` = every node plainly on 127.0.0.1 with free ports.
     pub hosts: Option<Vec<NodeHost>>,
 }
 
-/// A node's place on the network (see [`LocalClusterOptions::hosts`]).
-#[derive(Clone, Debug)]
+/// How one node runs (see [`LocalClusterOptions::hosts`]).
+#[derive(Clone, Debug, Default)]
 pub struct NodeHost {
-    pub ip: String,
-    /// Command and arguments put before the `traceo` binary.
+    /// Listen on this address (ports 7400 / 7401), for a node in its own network namespace;
+    /// `None`: 127.0.0.1 with free ports.
+    pub ip: Option<String>,
+    /// Command and arguments put before the `traceo` binary (e.g. `ip netns exec NS`).
     pub wrapper: Vec<String>,
+    /// Extra environment (e.g. libfaketime's, for a skewed clock).
+    pub env: Vec<(String, String)>,
 }
 
 impl LocalClusterOptions {
@@ -83,9 +84,10 @@ impl LocalCluster {
             anyhow::ensure!(hosts.len() == opts.nodes, "{} hosts for {} nodes", hosts.len(), opts.nodes);
         }
         for i in 0..opts.nodes {
-            let (addr, admin_addr) = match &opts.hosts {
+            let ip = opts.hosts.as_ref().and_then(|h| h[i].ip.clone());
+            let (addr, admin_addr) = match ip {
                 None => (format!("127.0.0.1:{}", free_port()?), format!("127.0.0.1:{}", free_port()?)),
-                Some(hosts) => (format!("{}:7400", hosts[i].ip), format!("{}:7401", hosts[i].ip)),
+                Some(ip) => (format!("{ip}:7400"), format!("{ip}:7401")),
             };
             let data_dir = opts.dir.join(format!("node-{i}"));
             let mut args = vec![
@@ -122,7 +124,8 @@ impl LocalCluster {
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
         let node = &mut self.nodes[i];
         let log = File::options().create(true).append(true).open(&node.log_path)?;
-        let wrapper = self.opts.hosts.as_ref().map(|h| h[i].wrapper.clone()).unwrap_or_default();
+        let host = self.opts.hosts.as_ref().map(|h| h[i].clone()).unwrap_or_default();
+        let wrapper = host.wrapper;
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -134,6 +137,7 @@ impl LocalCluster {
         let child = command
             .args(&node.args)
             .env("RUST_LOG", &self.opts.log_filter)
+            .envs(host.env)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

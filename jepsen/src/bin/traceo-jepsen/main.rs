@@ -49,7 +49,8 @@ struct RunArgs {
     #[arg(long, default_value = "list-append")]
     workload: String,
     /// Faults, comma-separated: kill (SIGKILL and restart a minority), pause (SIGSTOP/SIGCONT a
-    /// minority). Empty: no faults.
+    /// minority), partition (network namespaces: needs root), clock (libfaketime: a minority's
+    /// clocks jump by up to ±60 s). Empty: no faults.
     #[arg(long, value_delimiter = ',', default_value = "kill,pause")]
     nemesis: Vec<String>,
     /// How long the workload runs (faults stop at the end; then healing and final reads).
@@ -144,7 +145,8 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     );
     let output = runner::run(&opts, traceo, &args.out).await?;
     output.history.write_jsonl(&args.out.join("history.jsonl"))?;
-    let valid = report::check_and_write(&output.history, &args.out, Some(output.faults))?;
+    std::fs::write(args.out.join("unread.json"), serde_json::to_string(&output.unread)? + "\n")?;
+    let valid = report::check_and_write(&output.history, &args.out, Some(output.faults), &output.unread)?;
     if valid {
         let _ = std::fs::remove_dir_all(&output.cluster_dir);
     } else {
@@ -164,7 +166,13 @@ fn main() {
         }
         Command::Check { dir } => jepsen::history::History::read_jsonl(&dir.join("history.jsonl"))
             .map_err(anyhow::Error::from)
-            .and_then(|h| report::check_and_write(&h, &dir, None)),
+            .and_then(|h| {
+                let unread: Vec<String> = std::fs::read_to_string(dir.join("unread.json"))
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                report::check_and_write(&h, &dir, None, &unread)
+            }),
     };
     match result {
         Ok(true) => {}

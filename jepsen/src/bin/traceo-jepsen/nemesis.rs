@@ -6,6 +6,8 @@
 //! - `partition` (nodes in network namespaces, [`chaos::netns`]): one of isolating a node,
 //!   a random majority/minority split, or a bridge (two halves that only one node sees both of);
 //!   healed by removing every cut.
+//! - `clock` (nodes under libfaketime): a random minority's clocks (wall and monotonic) jump by
+//!   ±1–60 s; reset to true time at heal. Raft's safety must not depend on clocks.
 //!
 //! A minority is 1..=(n−1)/2 nodes, so a majority of every shard's replicas (RF 3) can stay up
 //! only when at most one of its replicas is hit: with 5 nodes and RF 3 some shards lose their
@@ -29,6 +31,7 @@ pub enum Fault {
     Kill,
     Pause,
     Partition,
+    Clock,
 }
 
 impl FromStr for Fault {
@@ -38,7 +41,8 @@ impl FromStr for Fault {
             "kill" => Ok(Fault::Kill),
             "pause" => Ok(Fault::Pause),
             "partition" => Ok(Fault::Partition),
-            other => Err(format!("{other:?} is not a nemesis (kill, pause, partition)")),
+            "clock" => Ok(Fault::Clock),
+            other => Err(format!("{other:?} is not a nemesis (kill, pause, partition, clock)")),
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct Nemesis {
     pub heal_for: Duration,
     /// The nodes' network namespaces (needed by `partition`).
     pub net: Option<Arc<std::sync::Mutex<chaos::netns::NetLab>>>,
+    /// Per node, the file its libfaketime reads the clock offset from (needed by `clock`).
+    pub clock_files: Option<Vec<std::path::PathBuf>>,
 }
 
 impl Nemesis {
@@ -111,6 +117,18 @@ impl Nemesis {
                 }
                 self.recorder.nemesis(&format!("start pause {}", names.join(",")));
             }
+            Fault::Clock => {
+                let files = self.clock_files.as_ref().ok_or_else(|| anyhow::anyhow!("clock needs libfaketime"))?;
+                let mut shown = Vec::new();
+                for &i in &nodes {
+                    let secs: i64 = self.rng.gen_range(1..=60) * if self.rng.gen_bool(0.5) { 1 } else { -1 };
+                    std::fs::write(&files[i], format!("{secs:+}\n"))?;
+                    shown.push(format!("n{}{secs:+}s", i + 1));
+                }
+                let label = format!("clock {}", shown.join(","));
+                self.recorder.nemesis(&format!("start {label}"));
+                return Ok(Active { fault, nodes, label });
+            }
             Fault::Partition => {
                 let groups = partition_groups(&mut self.rng, n);
                 let net = self.net.as_ref().ok_or_else(|| anyhow::anyhow!("partition needs network namespaces"))?;
@@ -152,6 +170,14 @@ impl Nemesis {
                     }
                 }
                 self.recorder.nemesis(&format!("stop pause {} (resumed)", names.join(",")));
+            }
+            Fault::Clock => {
+                if let Some(files) = &self.clock_files {
+                    for &i in &active.nodes {
+                        std::fs::write(&files[i], "+0\n")?;
+                    }
+                }
+                self.recorder.nemesis(&format!("stop {} (reset)", active.label));
             }
             Fault::Partition => {
                 if let Some(net) = &self.net {

@@ -51,12 +51,17 @@ fn stats(h: &History) -> serde_json::Value {
 
 /// Runs every checker on `h`, writes `results.json` into `dir` and prints the verdicts.
 /// True when every checker says valid.
-pub fn check_and_write(h: &History, dir: &Path, faults: Option<u64>) -> anyhow::Result<bool> {
+/// `unread`: keys the runner could not read after healing (recorded in `run-notes.json` for a
+/// later `check`); any makes the run invalid: the cluster must serve again once faults stop.
+pub fn check_and_write(h: &History, dir: &Path, faults: Option<u64>, unread: &[String]) -> anyhow::Result<bool> {
     let list_append = jepsen::list_append::check(h);
-    let valid = list_append.valid == Validity::Valid;
+    let recovered = unread.is_empty();
+    let valid = list_append.valid == Validity::Valid && recovered;
     let stats = stats(h);
     let results = json!({
         "valid": valid,
+        "recovered_after_faults": recovered,
+        "unread_after_healing": unread,
         "faults": faults,
         "stats": stats,
         "list_append": list_append,
@@ -71,6 +76,9 @@ pub fn check_and_write(h: &History, dir: &Path, faults: Option<u64>) -> anyhow::
         stats["ok_share_during_faults"], stats["ok_share_without_faults"]
     );
     println!("list-append: {:?}", list_append.valid);
+    if !recovered {
+        println!("  not recovered: {} keys could not be read within 30 s of healing", unread.len());
+    }
     for a in list_append.anomalies.iter().take(10) {
         println!("  {} on {}: {} (ops {:?})", a.kind, a.key, a.explanation, a.ops);
     }
