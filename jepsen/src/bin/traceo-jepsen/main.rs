@@ -49,8 +49,9 @@ struct RunArgs {
     #[arg(long, default_value = "list-append")]
     workload: String,
     /// Faults, comma-separated: kill (SIGKILL and restart a minority), pause (SIGSTOP/SIGCONT a
-    /// minority), partition (network namespaces: needs root), clock (libfaketime: a minority's
-    /// clocks jump by up to ±60 s). Empty: no faults.
+    /// minority, or a shard leader), partition (network namespaces: needs root), latency (delay
+    /// and loss on a minority's links: needs root), clock (libfaketime: a minority's clocks jump
+    /// by up to ±60 s). Empty: no faults.
     #[arg(long, value_delimiter = ',', default_value = "kill,pause")]
     nemesis: Vec<String>,
     /// How long the workload runs (faults stop at the end; then healing and final reads).

@@ -1,11 +1,14 @@
 //! The nemesis: on a fixed schedule it starts a fault, holds it, heals it, and records both in
 //! the history. Faults act on the real processes of a [`LocalCluster`].
 //!
-//! - `kill`: SIGKILL a random minority of nodes, restart them at heal time (same data directory).
+//! - `kill`: SIGKILL a random minority of nodes, or a third of the time the leader of a random
+//!   shard, and restart them at heal time (same data directory).
 //! - `pause`: SIGSTOP a random minority, SIGCONT at heal time.
 //! - `partition` (nodes in network namespaces, [`chaos::netns`]): one of isolating a node,
-//!   a random majority/minority split, or a bridge (two halves that only one node sees both of);
-//!   healed by removing every cut.
+//!   a random majority/minority split, a bridge (two halves that only one node sees both of), or
+//!   random pairs; healed by removing every cut.
+//! - `latency` (network namespaces): a random minority's traffic gets 50–200 ms of delay
+//!   (± a quarter) and 0–10% packet loss (`tc netem`).
 //! - `clock` (nodes under libfaketime): a random minority's clocks (wall and monotonic) jump by
 //!   ±1–60 s; reset to true time at heal. Raft's safety must not depend on clocks.
 //!
@@ -32,6 +35,7 @@ pub enum Fault {
     Pause,
     Partition,
     Clock,
+    Latency,
 }
 
 impl FromStr for Fault {
@@ -42,7 +46,8 @@ impl FromStr for Fault {
             "pause" => Ok(Fault::Pause),
             "partition" => Ok(Fault::Partition),
             "clock" => Ok(Fault::Clock),
-            other => Err(format!("{other:?} is not a nemesis (kill, pause, partition, clock)")),
+            "latency" => Ok(Fault::Latency),
+            other => Err(format!("{other:?} is not a nemesis (kill, pause, partition, clock, latency)")),
         }
     }
 }
@@ -67,6 +72,8 @@ pub struct Nemesis {
     pub net: Option<Arc<std::sync::Mutex<chaos::netns::NetLab>>>,
     /// Per node, the file its libfaketime reads the clock offset from (needed by `clock`).
     pub clock_files: Option<Vec<std::path::PathBuf>>,
+    /// To find shard leaders (the `kill` nemesis aims at one a third of the time).
+    pub client: client::Client,
 }
 
 impl Nemesis {
@@ -100,6 +107,21 @@ impl Nemesis {
         let mut all: Vec<usize> = (0..n).collect();
         all.shuffle(&mut self.rng);
         let mut nodes: Vec<usize> = all.into_iter().take(k).collect();
+        let mut aimed = false;
+        if fault == Fault::Kill && self.rng.gen_bool(1.0 / 3.0) {
+            let mut leaders: Vec<String> = Vec::new();
+            for (_, status) in self.client.cluster_status_all().await {
+                if let Ok(s) = status {
+                    leaders.extend(s.shard_status.iter().map(|x| x.leader_addr.clone()).filter(|a| !a.is_empty()));
+                }
+            }
+            leaders.sort();
+            leaders.dedup();
+            if let Some(i) = leaders.choose(&mut self.rng).and_then(|a| cluster.index_of_addr(a)) {
+                nodes = vec![i];
+                aimed = true;
+            }
+        }
         nodes.sort_unstable();
         let names: Vec<String> = nodes.iter().map(|i| format!("n{}", i + 1)).collect();
         match fault {
@@ -107,7 +129,10 @@ impl Nemesis {
                 for &i in &nodes {
                     cluster.kill(i)?;
                 }
-                self.recorder.nemesis(&format!("start kill {}", names.join(",")));
+                let what = if aimed { "kill leader" } else { "kill" };
+                let label = format!("{what} {}", names.join(","));
+                self.recorder.nemesis(&format!("start {label}"));
+                return Ok(Active { fault, nodes, label });
             }
             Fault::Pause => {
                 for &i in &nodes {
@@ -130,38 +155,41 @@ impl Nemesis {
                 return Ok(Active { fault, nodes, label });
             }
             Fault::Partition => {
-                let groups = partition_groups(&mut self.rng, n);
+                let (cuts, label) = partition_plan(&mut self.rng, n);
                 let net = self.net.as_ref().ok_or_else(|| anyhow::anyhow!("partition needs network namespaces"))?;
-                net.lock().expect("netlab").partition(&groups)?;
-                let shown: Vec<String> = groups
-                    .iter()
-                    .map(|g| g.iter().map(|i| format!("n{}", i + 1)).collect::<Vec<_>>().join(","))
-                    .collect();
-                let bridge: Vec<String> = (0..n)
-                    .filter(|i| !groups.iter().flatten().any(|g| g == i))
-                    .map(|i| format!("n{}", i + 1))
-                    .collect();
-                let mut label = format!("partition {}", shown.join(" | "));
-                if !bridge.is_empty() {
-                    label += &format!(" bridged by {}", bridge.join(","));
+                let mut lab = net.lock().expect("netlab");
+                for (a, b) in cuts {
+                    lab.cut(a, b)?;
                 }
                 self.recorder.nemesis(&format!("start {label}"));
                 return Ok(Active { fault, nodes: Vec::new(), label });
             }
+            Fault::Latency => {
+                let net = self.net.as_ref().ok_or_else(|| anyhow::anyhow!("latency needs network namespaces"))?;
+                let mut lab = net.lock().expect("netlab");
+                let mut shown = Vec::new();
+                for &i in &nodes {
+                    let (delay, loss) = (self.rng.gen_range(50..=200), self.rng.gen_range(0..=10) as f64);
+                    lab.shape(i, delay, loss)?;
+                    shown.push(format!("n{} {delay}ms {loss}%", i + 1));
+                }
+                let label = format!("latency {}", shown.join(", "));
+                self.recorder.nemesis(&format!("start {label}"));
+                return Ok(Active { fault, nodes, label });
+            }
         }
-        let label = format!("{} {}", if fault == Fault::Kill { "kill" } else { "pause" }, names.join(","));
+        let label = format!("pause {}", names.join(","));
         Ok(Active { fault, nodes, label })
     }
 
     async fn heal(&mut self, active: Active) -> anyhow::Result<()> {
         let mut cluster = self.cluster.lock().await;
-        let names: Vec<String> = active.nodes.iter().map(|i| format!("n{}", i + 1)).collect();
         match active.fault {
             Fault::Kill => {
                 for &i in &active.nodes {
                     cluster.restart(i)?;
                 }
-                self.recorder.nemesis(&format!("stop kill {} (restarted)", names.join(",")));
+                self.recorder.nemesis(&format!("stop {} (restarted)", active.label));
             }
             Fault::Pause => {
                 for &i in &active.nodes {
@@ -169,7 +197,7 @@ impl Nemesis {
                         chaos::process::resume(pid)?;
                     }
                 }
-                self.recorder.nemesis(&format!("stop pause {} (resumed)", names.join(",")));
+                self.recorder.nemesis(&format!("stop {} (resumed)", active.label));
             }
             Fault::Clock => {
                 if let Some(files) = &self.clock_files {
@@ -179,7 +207,7 @@ impl Nemesis {
                 }
                 self.recorder.nemesis(&format!("stop {} (reset)", active.label));
             }
-            Fault::Partition => {
+            Fault::Partition | Fault::Latency => {
                 if let Some(net) = &self.net {
                     net.lock().expect("netlab").heal()?;
                 }
@@ -190,24 +218,34 @@ impl Nemesis {
     }
 }
 
-/// Groups of node indices with every link between groups cut. A bridge is expressed as
-/// cuts between the two halves only: the bridging node is in neither group's cut list.
-fn partition_groups(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<usize>> {
+/// The links to cut, and the history's label: isolate a node, a majority / minority split, a
+/// bridge (two halves that only one node sees both of), or random pairs.
+fn partition_plan(rng: &mut ChaCha8Rng, n: usize) -> (Vec<(usize, usize)>, String) {
+    let name = |i: &usize| format!("n{}", i + 1);
+    let names = |g: &[usize]| g.iter().map(name).collect::<Vec<_>>().join(",");
+    let across = |a: &[usize], b: &[usize]| a.iter().flat_map(|&x| b.iter().map(move |&y| (x, y))).collect::<Vec<_>>();
     let mut all: Vec<usize> = (0..n).collect();
     all.shuffle(rng);
-    match rng.gen_range(0..3) {
-        // Isolate one node.
-        0 => vec![vec![all[0]], all[1..].to_vec()],
-        // Majority / minority.
+    match rng.gen_range(0..4) {
+        0 => (across(&all[..1], &all[1..]), format!("partition isolate {}", name(&all[0]))),
         1 => {
-            let minority = (n - 1) / 2;
-            vec![all[..minority.max(1)].to_vec(), all[minority.max(1)..].to_vec()]
+            let m = ((n - 1) / 2).max(1);
+            (across(&all[..m], &all[m..]), format!("partition {} | {}", names(&all[..m]), names(&all[m..])))
         }
-        // Bridge: all[0] talks to both halves, the halves not to each other.
-        _ => {
+        2 => {
             let rest = &all[1..];
             let half = rest.len() / 2;
-            vec![rest[..half].to_vec(), rest[half..].to_vec()]
+            let label =
+                format!("partition {} | {} bridged by {}", names(&rest[..half]), names(&rest[half..]), name(&all[0]));
+            (across(&rest[..half], &rest[half..]), label)
+        }
+        _ => {
+            let mut pairs: Vec<(usize, usize)> = (0..n).flat_map(|a| (a + 1..n).map(move |b| (a, b))).collect();
+            pairs.shuffle(rng);
+            pairs.truncate(rng.gen_range(1..=n));
+            pairs.sort_unstable();
+            let shown: Vec<String> = pairs.iter().map(|(a, b)| format!("{}-{}", name(a), name(b))).collect();
+            (pairs, format!("partition pairs {}", shown.join(",")))
         }
     }
 }

@@ -65,9 +65,19 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
     let cluster_dir = out.join("cluster");
     std::fs::create_dir_all(&cluster_dir).with_context(|| format!("creating {}", cluster_dir.display()))?;
     // Partitions need every node in its own network namespace.
-    let net = if faults.contains(&Fault::Partition) {
-        anyhow::ensure!(chaos::netns::available(), "--nemesis partition needs root and iproute2 (network namespaces)");
-        Some(chaos::netns::NetLab::new(opts.nodes)?)
+    let net = if faults.contains(&Fault::Partition) || faults.contains(&Fault::Latency) {
+        anyhow::ensure!(
+            chaos::netns::available(),
+            "--nemesis partition and latency need root and iproute2 (network namespaces)"
+        );
+        let mut lab = chaos::netns::NetLab::new(opts.nodes)?;
+        if faults.contains(&Fault::Latency) {
+            // Fail now, not mid-run, where the kernel has no netem.
+            lab.shape(0, 1, 0.0)
+                .and_then(|_| lab.heal())
+                .map_err(|e| anyhow::anyhow!("--nemesis latency: this kernel cannot shape traffic (netem): {e}"))?;
+        }
+        Some(lab)
     } else {
         None
     };
@@ -147,6 +157,7 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
         heal_for: Duration::from_secs_f64(opts.heal_s),
         net: net.map(|lab| Arc::new(std::sync::Mutex::new(lab))),
         clock_files,
+        client: client.clone(),
     };
     let net = nemesis.net.clone();
     let nemesis = tokio::spawn(nemesis.run(until));
