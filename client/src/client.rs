@@ -161,13 +161,26 @@ impl Client {
 
     /// `ClusterStatus` from every known node, in parallel.
     pub async fn cluster_status_all(&self) -> Vec<(String, Result<ClusterStatusResponse, Status>)> {
+        self.on_every_node(ClusterStatusRequest {}, |mut c, req| async move { c.cluster_status(req).await }).await
+    }
+
+    /// One request to every known node, in parallel; each node's answer by address.
+    async fn on_every_node<Req, Resp, F, Fut>(&self, req: Req, call: F) -> Vec<(String, Result<Resp, Status>)>
+    where
+        Req: Clone,
+        F: Fn(TraceoClient<tonic::transport::Channel>, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
         let addrs = self.known_addrs();
-        let calls = addrs.iter().map(|a| async move {
-            let r = match self.grpc(a) {
-                Ok(mut c) => c.cluster_status(self.request(ClusterStatusRequest {})).await.map(|r| r.into_inner()),
-                Err(e) => Err(e),
-            };
-            (a.clone(), r)
+        let calls = addrs.iter().map(|a| {
+            let (req, call) = (req.clone(), &call);
+            async move {
+                let r = match self.grpc(a) {
+                    Ok(c) => call(c, self.request(req)).await.map(|r| r.into_inner()),
+                    Err(e) => Err(e),
+                };
+                (a.clone(), r)
+            }
         });
         join_all(calls).await
     }
@@ -434,15 +447,7 @@ impl Client {
 
     /// Each known node's view of the model registry and what it runs.
     pub async fn models_all(&self) -> Vec<(String, Result<ModelsResponse, Status>)> {
-        let addrs = self.known_addrs();
-        let calls = addrs.iter().map(|a| async move {
-            let r = match self.grpc(a) {
-                Ok(mut c) => c.models(self.request(ModelsRequest {})).await.map(|r| r.into_inner()),
-                Err(e) => Err(e),
-            };
-            (a.clone(), r)
-        });
-        join_all(calls).await
+        self.on_every_node(ModelsRequest {}, |mut c, req| async move { c.models(req).await }).await
     }
 
     /// `ClusterStatus` from the first node that answers.
