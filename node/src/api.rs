@@ -12,7 +12,7 @@ use client::proto::{
     ModelActionRequest, ModelsRequest, ModelsResponse, ScoreRequest, ScoreResponse,
 };
 use client::LEADER_ADDR_HEADER;
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use raft::{Command, CommandResult, MetaCommand, NodeInfo};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -231,17 +231,15 @@ impl Traceo for Api {
         let (shard, group) = self.local_shard(&req.user_id)?;
         let cmd = Command::Feedback { user_id: req.user_id.clone(), feedback };
         let timeout = Duration::from_millis(self.shared.config.request_timeout_ms);
-        match tokio::time::timeout(timeout, group.raft.client_write(cmd)).await {
-            Ok(Ok(r)) if r.data == CommandResult::FeedbackApplied => {
+        let what = format!("shard {shard}");
+        match tokio::time::timeout(timeout, api_models::raft_write(&group.raft, &what, cmd)).await {
+            Ok(Ok(CommandResult::FeedbackApplied)) => {
                 tracing::info!(user = %req.user_id, shard, "feedback recorded");
                 Ok(Response::new(FeedbackResponse { shard, served_by: self.shared.multi.node_id() }))
             }
-            Ok(Ok(r)) => Err(Status::internal(format!("unexpected result {:?}", r.data))),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(not_leader(&format!("shard {shard}"), f.leader_id.zip(f.leader_node)))
-            }
-            Ok(Err(e)) => Err(Status::unavailable(format!("shard {shard}: {e}"))),
-            Err(_) => Err(Status::unavailable(format!("shard {shard}: not committed within {timeout:?}"))),
+            Ok(Ok(other)) => Err(Status::internal(format!("unexpected result {other:?}"))),
+            Ok(Err(status)) => Err(status),
+            Err(_) => Err(Status::unavailable(format!("{what}: not committed within {timeout:?}"))),
         }
     }
 

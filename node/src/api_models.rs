@@ -12,7 +12,7 @@ use client::proto::{
 use openraft::error::{ClientWriteError, RaftError};
 use raft::model_registry::{bundle_bytes, ModelCommand, ModelSlot, MAX_BUNDLE_BYTES};
 use raft::{Command, CommandResult, MetaCommand};
-use scoring::scorer::{ModelBundle, ModelSet};
+use scoring::scorer::ModelSet;
 use tonic::Status;
 
 use crate::api::not_leader;
@@ -21,15 +21,21 @@ use crate::shared::{now_ms, Shared};
 /// How long a model change waits for this node to install it before answering anyway.
 const INSTALL_WAIT: Duration = Duration::from_secs(15);
 
-/// Proposes `cmd` to the meta group on its leader and returns the applied result.
-pub async fn meta_write(shared: &Shared, cmd: MetaCommand) -> Result<CommandResult, Status> {
-    match shared.multi.meta_raft().client_write(Command::Meta(cmd)).await {
+/// Proposes `cmd` to `raft` (group `what`) and returns the applied result; not the leader:
+/// FAILED_PRECONDITION pointing at it.
+pub async fn raft_write(raft: &raft::Raft, what: &str, cmd: Command) -> Result<CommandResult, Status> {
+    match raft.client_write(cmd).await {
         Ok(r) => Ok(r.data),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-            Err(not_leader("the meta group", f.leader_id.zip(f.leader_node)))
+            Err(not_leader(what, f.leader_id.zip(f.leader_node)))
         }
-        Err(e) => Err(Status::unavailable(format!("meta group: {e}"))),
+        Err(e) => Err(Status::unavailable(format!("{what}: {e}"))),
     }
+}
+
+/// Proposes `cmd` to the meta group on its leader and returns the applied result.
+pub async fn meta_write(shared: &Shared, cmd: MetaCommand) -> Result<CommandResult, Status> {
+    raft_write(&shared.multi.meta_raft(), "the meta group", Command::Meta(cmd)).await
 }
 
 /// The registry as this node's meta replica has it, and what this node runs.
@@ -82,12 +88,7 @@ fn applied(result: CommandResult) -> Result<(), Status> {
 
 pub async fn deploy(shared: &Arc<Shared>, req: DeployModelRequest) -> Result<ModelsResponse, Status> {
     let files = req.files.ok_or_else(|| Status::invalid_argument("field `files`: required"))?;
-    let bundle = ModelBundle {
-        manifest_json: files.manifest_json,
-        iforest_onnx: files.iforest_onnx,
-        autoencoder_onnx: files.autoencoder_onnx,
-        gbt_onnx: files.gbt_onnx,
-    };
+    let bundle = crate::convert::bundle_from_proto(files);
     let size = bundle_bytes(&bundle);
     if size > MAX_BUNDLE_BYTES {
         return Err(Status::invalid_argument(format!(

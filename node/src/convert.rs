@@ -152,6 +152,25 @@ pub fn feedback_from_proto(
     Ok(feedback)
 }
 
+/// A model bundle as sent to `DeployModel`.
+pub fn bundle_to_proto(b: scoring::scorer::ModelBundle) -> proto::ModelFiles {
+    proto::ModelFiles {
+        manifest_json: b.manifest_json,
+        iforest_onnx: b.iforest_onnx,
+        autoencoder_onnx: b.autoencoder_onnx,
+        gbt_onnx: b.gbt_onnx,
+    }
+}
+
+pub fn bundle_from_proto(f: proto::ModelFiles) -> scoring::scorer::ModelBundle {
+    scoring::scorer::ModelBundle {
+        manifest_json: f.manifest_json,
+        iforest_onnx: f.iforest_onnx,
+        autoencoder_onnx: f.autoencoder_onnx,
+        gbt_onnx: f.gbt_onnx,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,9 @@
 //! `traceo model deploy|promote|clear-shadow|rollback|status`: the scoring-model lifecycle of a
 //! running cluster.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
-use client::proto::{ModelAction, ModelFiles, ModelsResponse};
+use client::proto::{ModelAction, ModelsResponse};
 use client::{Client, ClientOptions};
 
 use super::SeedArgs;
@@ -41,18 +40,6 @@ pub struct SeedOnly {
     pub seeds: SeedArgs,
 }
 
-/// Reads the bundle's files from `dir`, naming a missing one.
-pub fn read_bundle(dir: &Path) -> anyhow::Result<ModelFiles> {
-    let read =
-        |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
-    Ok(ModelFiles {
-        manifest_json: read("manifest.json")?,
-        iforest_onnx: read("iforest.onnx")?,
-        autoencoder_onnx: read("autoencoder.onnx")?,
-        gbt_onnx: read("gbt.onnx")?,
-    })
-}
-
 fn or_builtin(v: &str, builtin: &str) -> String {
     if v.is_empty() {
         format!("built-in ({builtin})")
@@ -77,7 +64,7 @@ fn print_registry(r: &ModelsResponse) {
 pub async fn run(cmd: ModelCommands) -> anyhow::Result<()> {
     let (seeds, action) = match cmd {
         ModelCommands::Deploy(a) => {
-            let files = read_bundle(&a.dir)?;
+            let files = crate::convert::bundle_to_proto(super::eval::read_bundle(&a.dir)?);
             let client = Client::connect(a.seeds.seeds, ClientOptions::default()).await?;
             let r = client.deploy_model(files, a.shadow).await?;
             println!("deployed; node {} now scores with {}", r.node_id, r.installed_live);

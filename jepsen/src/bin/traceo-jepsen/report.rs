@@ -11,21 +11,17 @@ use serde_json::json;
 /// Completed operations by function and outcome, and the share that succeeded while a fault was
 /// active and while none was.
 fn stats(h: &History) -> serde_json::Value {
+    let faults = crate::plots::nemesis_periods(h);
+    let faulty = |t_ns: u64| {
+        let t = t_ns as f64 / 1e9;
+        faults.iter().any(|(start, end, _)| (*start..*end).contains(&t))
+    };
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut faulty = false;
     let (mut ok_fault, mut all_fault, mut ok_calm, mut all_calm) = (0u64, 0u64, 0u64, 0u64);
-    for op in &h.ops {
-        if op.process == NEMESIS {
-            let what = op.value.as_str().unwrap_or_default();
-            faulty = what.starts_with("start");
-            continue;
-        }
-        if op.kind == OpType::Invoke {
-            continue;
-        }
+    for op in h.ops.iter().filter(|o| o.process != NEMESIS && o.kind != OpType::Invoke) {
         *counts.entry(format!("{:?} {:?}", op.f, op.kind).to_lowercase()).or_default() += 1;
         let ok = u64::from(op.kind == OpType::Ok);
-        if faulty {
+        if faulty(op.time_ns) {
             (ok_fault, all_fault) = (ok_fault + ok, all_fault + 1);
         } else {
             (ok_calm, all_calm) = (ok_calm + ok, all_calm + 1);

@@ -115,8 +115,7 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
             .map(|s| s.to_string())
             .collect();
     let cluster = LocalCluster::start(copts)?;
-    let ready = cluster.wait_ready(Duration::from_secs(90)).await?;
-    drop(ready);
+    cluster.wait_ready(Duration::from_secs(90)).await?;
     let client_opts = ClientOptions {
         deadline: Duration::from_secs(5),
         rpc_timeout: Duration::from_secs(1),
