@@ -12,9 +12,10 @@ use crate::channels::Channels;
 use crate::outcome::Outcome;
 use crate::proto::traceo_client::TraceoClient;
 use crate::proto::{
-    feedback_request, ClusterStatusRequest, ClusterStatusResponse, DeployModelRequest, Event, EventStatus,
-    FeedbackRequest, FeedbackResponse, GetProfileRequest, IngestRequest, ModelAction, ModelActionRequest, ModelFiles,
-    ModelsRequest, ModelsResponse, Profile, ScoreRequest, ScoreResponse,
+    feedback_request, ClusterStatusRequest, ClusterStatusResponse, DecommissionRequest, DeployModelRequest, Event,
+    EventStatus, FeedbackRequest, FeedbackResponse, GetProfileRequest, IngestRequest, ModelAction, ModelActionRequest,
+    ModelFiles, ModelsRequest, ModelsResponse, Profile, RebalanceRequest, RebalanceResponse, ScoreRequest,
+    ScoreResponse,
 };
 use crate::routing::Routing;
 use crate::validate::{validate_batch, InvalidField, Limits};
@@ -448,6 +449,31 @@ impl Client {
     /// Each known node's view of the model registry and what it runs.
     pub async fn models_all(&self) -> Vec<(String, Result<ModelsResponse, Status>)> {
         self.on_every_node(ModelsRequest {}, |mut c, req| async move { c.models(req).await }).await
+    }
+
+    /// Starts draining node `node_id` (answered by the meta leader): its replicas move away, then
+    /// it leaves the cluster and its process exits. Returns the node's state (`draining`, or
+    /// `removed` when it is already gone).
+    pub async fn decommission(&self, node_id: u64) -> Result<String, ClientError> {
+        let req = DecommissionRequest { node_id };
+        let what = format!("decommissioning node {node_id}");
+        self.on_meta(&what, |mut c, req| async move { c.decommission(req).await }, req).await.map(|r| r.state)
+    }
+
+    /// The placement driver's plan (moves in flight and still to start), as the newest node
+    /// answering sees it.
+    pub async fn rebalance_plan(&self) -> Result<RebalanceResponse, ClientError> {
+        let answers = self.on_every_node(RebalanceRequest {}, |mut c, req| async move { c.rebalance(req).await }).await;
+        let mut errors = Vec::new();
+        let mut best: Option<RebalanceResponse> = None;
+        for (addr, r) in answers {
+            match r {
+                Ok(r) if best.as_ref().is_none_or(|b| r.epoch > b.epoch) => best = Some(r),
+                Ok(_) => {}
+                Err(e) => errors.push(format!("{addr}: {}", e.message())),
+            }
+        }
+        best.ok_or_else(|| ClientError::Unavailable(errors.join("; ")))
     }
 
     /// `ClusterStatus` from the first node that answers.

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use client::proto::membership_server::Membership;
 use client::proto::traceo_server::Traceo;
 use client::proto::{
-    ClusterStatusRequest, ClusterStatusResponse, DeployModelRequest, Event, EventResult, EventStatus, FeedbackRequest,
-    FeedbackResponse, GetProfileRequest, GetProfileResponse, IngestRequest, IngestResponse, JoinRequest, JoinResponse,
-    ModelActionRequest, ModelsRequest, ModelsResponse, ScoreRequest, ScoreResponse,
+    ClusterStatusRequest, ClusterStatusResponse, DecommissionRequest, DecommissionResponse, DeployModelRequest, Event,
+    EventResult, EventStatus, FeedbackRequest, FeedbackResponse, GetProfileRequest, GetProfileResponse, IngestRequest,
+    IngestResponse, JoinRequest, JoinResponse, ModelActionRequest, ModelsRequest, ModelsResponse, RebalanceRequest,
+    RebalanceResponse, ScoreRequest, ScoreResponse,
 };
 use client::LEADER_ADDR_HEADER;
 use openraft::error::{CheckIsLeaderError, RaftError};
-use raft::{Command, CommandResult, MetaCommand, NodeInfo};
+use raft::{Command, CommandResult, MetaCommand, NodeInfo, NodeState};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -253,6 +254,44 @@ impl Traceo for Api {
 
     async fn models(&self, _request: Request<ModelsRequest>) -> Result<Response<ModelsResponse>, Status> {
         Ok(Response::new(api_models::models(&self.shared)))
+    }
+
+    #[instrument(skip_all, fields(node = request.get_ref().node_id))]
+    async fn decommission(
+        &self,
+        request: Request<DecommissionRequest>,
+    ) -> Result<Response<DecommissionResponse>, Status> {
+        let id = request.into_inner().node_id;
+        let meta = self.shared.multi.meta().borrow().clone();
+        if !meta.nodes.contains_key(&id) {
+            return Err(Status::not_found(format!("field `node_id`: no node {id} in this cluster")));
+        }
+        let state = meta.state(id);
+        if matches!(state, NodeState::Draining | NodeState::Removed) {
+            return Ok(Response::new(DecommissionResponse { state: state.name().into() }));
+        }
+        let rf = meta.cluster.as_ref().map_or(0, |c| c.replication_factor as usize);
+        let others = meta.active_nodes().filter(|(n, _)| **n != id).count();
+        if others < rf {
+            return Err(Status::failed_precondition(format!(
+                "node {id} cannot leave: {others} other active nodes would remain for a replication factor of {rf}"
+            )));
+        }
+        match api_models::meta_write(&self.shared, MetaCommand::SetNodeState { id, state: NodeState::Draining }).await?
+        {
+            CommandResult::Recorded => Ok(Response::new(DecommissionResponse { state: "draining".into() })),
+            CommandResult::Rejected(why) => Err(Status::failed_precondition(why)),
+            other => Err(Status::internal(format!("unexpected result {other:?}"))),
+        }
+    }
+
+    async fn rebalance(&self, _request: Request<RebalanceRequest>) -> Result<Response<RebalanceResponse>, Status> {
+        let meta = self.shared.multi.meta().borrow().clone();
+        Ok(Response::new(RebalanceResponse {
+            epoch: meta.epoch,
+            moving: crate::status::moving(&meta),
+            planned: crate::status::planned(&meta),
+        }))
     }
 }
 

@@ -37,6 +37,9 @@ pub struct NodeConfig {
     pub election_timeout_max_ms: u64,
     /// Raft snapshot (and log purge) after this many applied entries per group.
     pub snapshot_after_entries: u64,
+    /// Entries kept in the log behind a snapshot: a follower or new replica further behind is
+    /// sent the snapshot instead.
+    pub keep_entries_after_snapshot: u64,
     /// Ingest proposals in flight on this node; more wait (back pressure).
     pub max_inflight_proposals: usize,
     /// Events per ingest request.
@@ -45,6 +48,13 @@ pub struct NodeConfig {
     pub max_request_mb: usize,
     /// How long the node waits for a proposal to commit before answering INDETERMINATE.
     pub request_timeout_ms: u64,
+    /// A node unreachable this long is declared dead and its replicas are rebuilt elsewhere
+    /// (acted on by the meta leader).
+    pub dead_node_after_secs: u64,
+    /// Shards moving at once, cluster-wide (acted on by the meta leader).
+    pub max_concurrent_moves: usize,
+    /// Snapshot bytes this node sends per second to new replicas, MiB (0: unlimited).
+    pub move_rate_mb: u64,
     /// The `[scoring]` section.
     pub scoring: ScoringConfig,
 }
@@ -96,10 +106,14 @@ impl Default for NodeConfig {
             election_timeout_min_ms: 1000,
             election_timeout_max_ms: 2000,
             snapshot_after_entries: 20_000,
+            keep_entries_after_snapshot: 2_000,
             max_inflight_proposals: 1024,
             max_batch_events: 1000,
             max_request_mb: 16,
             request_timeout_ms: 5000,
+            dead_node_after_secs: 60,
+            max_concurrent_moves: 3,
+            move_rate_mb: 64,
             scoring: ScoringConfig::default(),
         }
     }
@@ -199,6 +213,12 @@ impl NodeConfig {
         if self.request_timeout_ms < 100 {
             return bad("request_timeout_ms", "must be at least 100");
         }
+        if !(2..=86_400).contains(&self.dead_node_after_secs) {
+            return bad("dead_node_after_secs", "must be within 2..=86400");
+        }
+        if !(1..=64).contains(&self.max_concurrent_moves) {
+            return bad("max_concurrent_moves", "must be within 1..=64");
+        }
         if self.scoring.workers > 256 {
             return bad("scoring.workers", "must be at most 256");
         }
@@ -234,6 +254,8 @@ mod tests {
         assert_eq!(setting(NodeConfig { join: vec!["host".into()], ..Default::default() }), "join");
         assert_eq!(setting(NodeConfig { zone: "a b".into(), ..Default::default() }), "zone");
         assert_eq!(setting(NodeConfig { memtable_mb: 512, ..Default::default() }), "memtable_mb");
+        assert_eq!(setting(NodeConfig { dead_node_after_secs: 1, ..Default::default() }), "dead_node_after_secs");
+        assert_eq!(setting(NodeConfig { max_concurrent_moves: 0, ..Default::default() }), "max_concurrent_moves");
     }
 
     #[test]

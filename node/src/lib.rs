@@ -20,6 +20,7 @@ pub mod driver;
 pub mod local_cluster;
 pub mod metrics;
 pub mod model_watch;
+pub mod mover;
 mod node;
 pub mod proposer;
 pub mod scoring_service;

@@ -84,41 +84,39 @@ impl LocalCluster {
             anyhow::ensure!(hosts.len() == opts.nodes, "{} hosts for {} nodes", hosts.len(), opts.nodes);
         }
         for i in 0..opts.nodes {
-            let ip = opts.hosts.as_ref().and_then(|h| h[i].ip.clone());
-            let (addr, admin_addr) = match ip {
-                None => (format!("127.0.0.1:{}", free_port()?), format!("127.0.0.1:{}", free_port()?)),
-                Some(ip) => (format!("{ip}:7400"), format!("{ip}:7401")),
-            };
-            let data_dir = opts.dir.join(format!("node-{i}"));
-            let mut args = vec![
-                "node".to_string(),
-                "--data-dir".into(),
-                data_dir.display().to_string(),
-                "--listen-addr".into(),
-                addr.clone(),
-                "--admin-addr".into(),
-                admin_addr.clone(),
-                "--zone".into(),
-                format!("zone-{}", (b'a' + (i % 3) as u8) as char),
-                "--shards".into(),
-                opts.shards.to_string(),
-                "--replication-factor".into(),
-                opts.replication_factor.to_string(),
-            ];
+            let node = new_node(&opts, i, &founder)?;
             if i == 0 {
-                founder = addr.clone();
-            } else {
-                args.extend(["--join".to_string(), founder.clone()]);
+                founder = node.addr.clone();
             }
-            args.extend(opts.extra_args.iter().cloned());
-            let log_path = opts.dir.join(format!("node-{i}.log"));
-            nodes.push(LocalNode { addr, admin_addr, data_dir, log_path, args, child: None });
+            nodes.push(node);
         }
         let mut cluster = LocalCluster { opts, nodes };
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i)?;
         }
         Ok(cluster)
+    }
+
+    /// Starts one more node (plain, on 127.0.0.1) that joins the cluster; returns its index.
+    pub fn add_node(&mut self) -> anyhow::Result<usize> {
+        anyhow::ensure!(self.opts.hosts.is_none(), "adding nodes to a cluster in network namespaces is not supported");
+        let i = self.nodes.len();
+        let node = new_node(&self.opts, i, &self.nodes[0].addr)?;
+        self.nodes.push(node);
+        self.spawn(i)?;
+        Ok(i)
+    }
+
+    /// True while node `i`'s process runs (false once it exited, e.g. after decommission).
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match self.nodes[i].child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                self.nodes[i].child = None;
+                false
+            }
+            None => false,
+        }
     }
 
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
@@ -159,7 +157,8 @@ impl LocalCluster {
         self.nodes.iter().position(|n| n.addr == addr)
     }
 
-    /// Waits until every running node reports the cluster placed and all its shards led.
+    /// Waits until every running node reports the cluster placed, all its shards led, and no
+    /// replica move under way or planned.
     pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<Client> {
         let deadline = Instant::now() + timeout;
         let opts = ClientOptions { rpc_timeout: Duration::from_secs(1), ..ClientOptions::default() };
@@ -171,7 +170,12 @@ impl LocalCluster {
                     .iter()
                     .filter(|(a, _)| running.contains(&a))
                     .all(|(_, r)| r.as_ref().is_ok_and(|s| s.ready));
-                if ready && answers.iter().filter(|(a, _)| running.contains(&a)).count() == running.len() {
+                // Settled too: no replica moves under way or still planned.
+                let settled = answers
+                    .iter()
+                    .filter_map(|(a, r)| r.as_ref().ok().filter(|_| running.contains(&a)))
+                    .all(|s| s.moving.is_empty() && s.moves_planned == 0);
+                if ready && settled && answers.iter().filter(|(a, _)| running.contains(&a)).count() == running.len() {
                     client.refresh_routing().await?;
                     return Ok(client);
                 }
@@ -242,6 +246,38 @@ impl Drop for LocalCluster {
             }
         }
     }
+}
+
+/// Node `i` of `opts`: its addresses, data directory, log file and `traceo node` arguments
+/// (joining `founder` unless it is node 0).
+fn new_node(opts: &LocalClusterOptions, i: usize, founder: &str) -> anyhow::Result<LocalNode> {
+    let ip = opts.hosts.as_ref().and_then(|h| h.get(i)).and_then(|h| h.ip.clone());
+    let (addr, admin_addr) = match ip {
+        None => (format!("127.0.0.1:{}", free_port()?), format!("127.0.0.1:{}", free_port()?)),
+        Some(ip) => (format!("{ip}:7400"), format!("{ip}:7401")),
+    };
+    let data_dir = opts.dir.join(format!("node-{i}"));
+    let mut args = vec![
+        "node".to_string(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--listen-addr".into(),
+        addr.clone(),
+        "--admin-addr".into(),
+        admin_addr.clone(),
+        "--zone".into(),
+        format!("zone-{}", (b'a' + (i % 3) as u8) as char),
+        "--shards".into(),
+        opts.shards.to_string(),
+        "--replication-factor".into(),
+        opts.replication_factor.to_string(),
+    ];
+    if i > 0 {
+        args.extend(["--join".to_string(), founder.to_string()]);
+    }
+    args.extend(opts.extra_args.iter().cloned());
+    let log_path = opts.dir.join(format!("node-{i}.log"));
+    Ok(LocalNode { addr, admin_addr, data_dir, log_path, args, child: None })
 }
 
 pub fn dir_bytes(path: &Path) -> u64 {

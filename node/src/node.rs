@@ -71,10 +71,19 @@ impl Node {
             election_timeout_min_ms: config.election_timeout_min_ms,
             election_timeout_max_ms: config.election_timeout_max_ms,
             snapshot_after_entries: config.snapshot_after_entries,
+            keep_entries_after_snapshot: config.keep_entries_after_snapshot,
             profile_cache_entries: config.profile_cache_entries,
             ..RaftOptions::default()
         };
         let multi = MultiRaft::start(node_id, engine.clone(), &raft_opts).await?;
+        if multi.meta().borrow().state(node_id) == raft::NodeState::Removed {
+            multi.shutdown().await;
+            anyhow::bail!(
+                "node {node_id} was decommissioned and removed from its cluster; start it with an empty \
+                 data_dir to join again as a new node"
+            );
+        }
+        multi.pool().moves.set_rate(config.move_rate_mb << 20);
         let shared = Arc::new(Shared {
             multi: multi.clone(),
             limits: client::Limits { max_batch_events: config.max_batch_events, ..client::Limits::default() },
@@ -99,6 +108,7 @@ impl Node {
         }
         tasks.push(tokio::spawn(driver::run_placement_driver(shared.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(driver::run_reconciler(shared.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(crate::mover::run_mover(shared.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(crate::model_watch::run(shared.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(driver::run_metrics_sampler(shared.clone(), stop_rx)));
         Ok(Node { shared, stop, tasks, engine })
@@ -110,6 +120,13 @@ impl Node {
 
     pub fn multi(&self) -> &Arc<MultiRaft> {
         &self.shared.multi
+    }
+
+    /// Resolves once the cluster has removed this node (decommissioned and drained).
+    pub async fn removed(&self) {
+        let me = self.node_id();
+        let mut rx = self.shared.multi.meta();
+        let _ = rx.wait_for(|m| m.state(me) == raft::NodeState::Removed).await;
     }
 
     /// Stops serving, stops every Raft group and makes every write durable.

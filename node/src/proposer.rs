@@ -16,7 +16,7 @@ use std::sync::Arc;
 use client::proto;
 use openraft::error::{ClientWriteError, RaftError};
 use raft::{Applied, Command, CommandResult, NodeId, NodeInfo, Raft};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use crate::scoring_service::ScoringService;
 
@@ -55,14 +55,42 @@ struct Part {
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::Sender<Part>,
+    /// While true, nothing new is proposed (a leadership hand-over is under way).
+    hold: Arc<watch::Sender<bool>>,
+    slots: Arc<Semaphore>,
+}
+
+/// Proposals stay held until this is dropped.
+pub struct Hold {
+    hold: Arc<watch::Sender<bool>>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.hold.send_replace(false);
+    }
 }
 
 impl Proposer {
     /// Starts the batching task of one shard group; it ends when every `Proposer` clone is gone.
     pub fn spawn(shard: u32, raft: Raft, scoring: Arc<ScoringService>) -> Proposer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(shard, raft, scoring, rx));
-        Proposer { tx }
+        let hold = Arc::new(watch::Sender::new(false));
+        let slots = Arc::new(Semaphore::new(MAX_PIPELINE));
+        tokio::spawn(run(shard, raft, scoring, rx, hold.subscribe(), slots.clone()));
+        Proposer { tx, hold, slots }
+    }
+
+    /// Stops proposing new entries and waits until the entries in flight are answered. Parts
+    /// that arrive meanwhile wait in the queue; after the hold they are proposed (and answered
+    /// `NotLeader` if leadership moved).
+    pub async fn hold(&self) -> Hold {
+        self.hold.send_replace(true);
+        let hold = Hold { hold: self.hold.clone() };
+        if let Ok(all) = self.slots.acquire_many(MAX_PIPELINE as u32).await {
+            drop(all);
+        }
+        hold
     }
 
     /// Proposes `events` (as part of some entry) and waits for their fate.
@@ -76,11 +104,28 @@ impl Proposer {
     }
 }
 
-async fn run(shard: u32, raft: Raft, scoring: Arc<ScoringService>, mut rx: mpsc::Receiver<Part>) {
-    let slots = std::sync::Arc::new(Semaphore::new(MAX_PIPELINE));
+async fn run(
+    shard: u32,
+    raft: Raft,
+    scoring: Arc<ScoringService>,
+    mut rx: mpsc::Receiver<Part>,
+    mut hold: watch::Receiver<bool>,
+    slots: Arc<Semaphore>,
+) {
     while let Some(first) = rx.recv().await {
-        // Wait for a free pipeline slot first: parts arriving meanwhile join this entry.
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        // Wait for a free pipeline slot first: parts arriving meanwhile join this entry. The hold
+        // flag is checked after taking the slot, so `Proposer::hold` (which takes every slot)
+        // returns only when nothing is in flight and nothing new will be.
+        let permit = loop {
+            let Ok(permit) = slots.clone().acquire_owned().await else { return };
+            if !*hold.borrow() {
+                break permit;
+            }
+            drop(permit);
+            if hold.wait_for(|held| !held).await.is_err() {
+                return;
+            }
+        };
         let mut parts = vec![first];
         let mut n = parts[0].events.len();
         while n < MAX_ENTRY_EVENTS {

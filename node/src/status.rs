@@ -1,6 +1,6 @@
 //! `ClusterStatus` as seen from this node: meta state plus its own replicas' Raft state.
 
-use client::proto::{ClusterStatusResponse, FollowerProgress, NodeStatus, ShardStatus};
+use client::proto::{ClusterStatusResponse, FollowerProgress, NodeStatus, ShardMove, ShardStatus};
 use openraft::ServerState;
 
 use crate::shared::Shared;
@@ -22,7 +22,12 @@ pub async fn cluster_status(shared: &Shared) -> ClusterStatusResponse {
     let mut ready = !meta.placement.is_empty();
     for (shard, replicas) in meta.placement.iter().enumerate() {
         let shard = shard as u32;
-        let mut s = ShardStatus { shard, replicas: replicas.clone(), ..Default::default() };
+        let mut s = ShardStatus {
+            shard,
+            replicas: replicas.clone(),
+            voters: meta.voters(shard).to_vec(),
+            ..Default::default()
+        };
         if let Some(g) = shared.multi.group(shard) {
             let m = g.raft.metrics().borrow().clone();
             s.hosted = true;
@@ -52,7 +57,12 @@ pub async fn cluster_status(shared: &Shared) -> ClusterStatusResponse {
         shard_status.push(s);
     }
     let cluster = meta.cluster.clone().unwrap_or_default();
+    let moving = moving(&meta);
+    let moves_planned = planned(&meta).len() as u32;
     ClusterStatusResponse {
+        moving,
+        moves_planned,
+        snapshot_bytes_sent: shared.multi.pool().moves.bytes_sent(),
         cluster_id: cluster.cluster_id,
         epoch: meta.epoch,
         shards: if meta.placement.is_empty() { 0 } else { cluster.shards },
@@ -66,11 +76,39 @@ pub async fn cluster_status(shared: &Shared) -> ClusterStatusResponse {
                 admin_addr: n.admin_addr.clone(),
                 zone: n.zone.clone(),
                 region: n.region.clone(),
+                state: meta.state(*id).name().into(),
+                replicas: meta.placement.iter().filter(|r| r.contains(id)).count() as u32,
             })
             .collect(),
         shard_status,
         node_id: shared.multi.node_id(),
         meta_leader: meta_metrics.current_leader.unwrap_or(0),
         ready: ready && meta_metrics.current_leader.is_some(),
+    }
+}
+
+/// Shards whose reported voters differ from their target.
+pub fn moving(meta: &raft::MetaState) -> Vec<ShardMove> {
+    meta.moving_shards()
+        .into_iter()
+        .map(|s| ShardMove { shard: s, from: meta.voters(s).to_vec(), to: meta.replicas(s).to_vec() })
+        .collect()
+}
+
+/// Every shard change the placement driver still has to start (the whole plan: the driver
+/// starts it a few shards at a time, set changes before leader-only ones).
+pub fn planned(meta: &raft::MetaState) -> Vec<ShardMove> {
+    let mut meta = meta.clone();
+    // As if every move under way had finished.
+    meta.members = (0..meta.placement.len() as u32)
+        .map(|s| {
+            let mut voters = meta.replicas(s).to_vec();
+            voters.sort_unstable();
+            raft::ShardMembers { voters, log_index: 1 }
+        })
+        .collect();
+    match crate::driver::plan(&meta, usize::MAX) {
+        Ok((_, moves)) => moves.into_iter().map(|m| ShardMove { shard: m.shard, from: m.from, to: m.to }).collect(),
+        Err(_) => Vec::new(),
     }
 }

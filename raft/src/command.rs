@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::meta::NodeState;
 use crate::model_registry::ModelCommand;
 use crate::types::{NodeId, NodeInfo};
 
@@ -28,6 +29,11 @@ pub enum MetaCommand {
     SetPlacement { expected_epoch: u64, replicas: Vec<Vec<NodeId>> },
     /// Deploys, promotes, clears or rolls back scoring models ([`crate::model_registry`]).
     Models(ModelCommand),
+    /// Changes a node's standing (decommission, declared dead, back alive, removed).
+    SetNodeState { id: NodeId, state: NodeState },
+    /// A shard leader reports its group's committed voters, from the membership entry at
+    /// `log_index`; older reports than the one recorded are ignored.
+    ReportMembers { shard: u32, voters: Vec<NodeId>, log_index: u64 },
 }
 
 /// Per event of an ingest command, in the command's order.
@@ -59,6 +65,8 @@ pub enum CommandResult {
     },
     /// Feedback folded into the user's profile.
     FeedbackApplied,
+    /// A node state change or a members report was recorded.
+    Recorded,
     /// A meta command that was applied as a no-op, with the reason.
     Rejected(String),
 }

@@ -17,12 +17,14 @@ pub mod command;
 pub mod flusher;
 pub mod log_store;
 pub mod meta;
+pub mod meta_propose;
 pub mod model_registry;
 pub mod multi;
 pub mod net_faults;
 pub mod network;
 mod snapshot;
 pub mod state_machine;
+pub mod transfer;
 pub mod types;
 
 pub mod proto {
@@ -31,7 +33,7 @@ pub mod proto {
 
 pub use command::{Applied, Command, CommandResult, MetaCommand};
 pub use log_store::LogStore;
-pub use meta::{ClusterConfig, MetaState};
+pub use meta::{ClusterConfig, MetaState, NodeState, ShardMembers};
 pub use model_registry::{ModelCommand, ModelRegistry, ModelSlot};
 pub use multi::{GroupHandle, MultiRaft, RaftOptions};
 pub use state_machine::StateMachine;

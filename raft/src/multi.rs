@@ -64,6 +64,9 @@ impl RaftOptions {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_after_entries),
             max_in_snapshot_log_to_keep: self.keep_entries_after_snapshot,
             max_payload_entries: 256,
+            // Snapshot chunks to a new replica may wait for the move rate limit.
+            install_snapshot_timeout: 10_000,
+            snapshot_max_chunk_size: 1 << 20,
             ..Default::default()
         }
         .validate()
@@ -179,6 +182,48 @@ impl MultiRaft {
         self.groups.write().expect("groups lock").insert(shard, handle.clone());
         tracing::info!(shard, "started shard replica");
         Ok(handle)
+    }
+
+    /// Stops the local replica of `shard` (if running) and deletes every byte it stored: log,
+    /// Raft state, profiles, dedupe keys, state-machine metadata and snapshot. Only for a replica
+    /// the group has committed a membership without (the caller checks the meta group's record).
+    pub async fn remove_shard(&self, shard: GroupId) -> anyhow::Result<()> {
+        anyhow::ensure!(shard != META_GROUP, "the meta group replica is never removed this way");
+        let _guard = self.create.lock().await;
+        let handle = self.groups.write().expect("groups lock").remove(&shard);
+        if let Some(g) = handle {
+            if let Err(e) = g.raft.shutdown().await {
+                tracing::warn!(shard, "raft shutdown: {e}");
+            }
+        }
+        let (start, end) = storage::keys::group_range(shard);
+        let mut batch = storage::Batch::new();
+        for cf in storage::Cf::ALL.into_iter().filter(|cf| *cf != storage::Cf::Node) {
+            batch.delete_range(cf, start.clone(), end.clone());
+        }
+        self.engine.write(batch, true)?;
+        tracing::info!(shard, "removed shard replica and its data");
+        Ok(())
+    }
+
+    /// Shard groups that have Raft state on this node's disk (running or not).
+    pub fn shards_on_disk(&self) -> anyhow::Result<Vec<GroupId>> {
+        let mut found = Vec::new();
+        let mut from = 0u32;
+        loop {
+            let (start, _) = storage::keys::group_range(from);
+            let (_, end) = storage::keys::group_range(META_GROUP - 1);
+            let Some((key, _)) = self.engine.scan(storage::Cf::RaftState, &start, &end, 1)?.into_iter().next() else {
+                break;
+            };
+            let Some(group) = storage::keys::key_group(&key) else { break };
+            found.push(group);
+            match group.checked_add(1) {
+                Some(next) if next < META_GROUP => from = next,
+                _ => break,
+            }
+        }
+        Ok(found)
     }
 
     /// Stops every group (in-flight proposals fail; durable state stays for the next start).

@@ -24,6 +24,7 @@ use crate::net_faults::{Fate, NetFaults};
 use crate::proto::raft_peer_client::RaftPeerClient;
 use crate::proto::raft_peer_server::RaftPeer;
 use crate::proto::RaftMessage;
+use crate::transfer::{obey, CampaignOrder, MoveLimiter};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
 /// Largest peer message accepted (snapshot chunks and append batches stay well below).
@@ -33,6 +34,8 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
 #[derive(Clone, Default)]
 pub struct ChannelPool {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Rate limit and counters of snapshot bytes sent (replica moves and repairs).
+    pub moves: Arc<MoveLimiter>,
     /// Injected faults (tests), applied to messages from `node`.
     faults: Option<(NodeId, Arc<NetFaults>)>,
 }
@@ -40,7 +43,7 @@ pub struct ChannelPool {
 impl ChannelPool {
     /// A pool whose messages from `node` pass through `faults` (if any).
     pub fn with_faults(node: NodeId, faults: Option<Arc<NetFaults>>) -> ChannelPool {
-        ChannelPool { channels: Default::default(), faults: faults.map(|f| (node, f)) }
+        ChannelPool { channels: Default::default(), moves: Default::default(), faults: faults.map(|f| (node, f)) }
     }
 
     pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
@@ -123,7 +126,11 @@ impl PeerClient {
         let mut client = RaftPeerClient::new(channel)
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
-        let mut request = Request::new(RaftMessage { group: self.group, payload: encode(req) });
+        let payload = encode(req);
+        if matches!(rpc, Rpc::Snapshot) {
+            self.pool.moves.admit(payload.len() as u64).await;
+        }
+        let mut request = Request::new(RaftMessage { group: self.group, payload });
         request.set_timeout(timeout);
         let reply = match rpc {
             Rpc::Append => client.append_entries(request).await,
@@ -227,4 +234,33 @@ impl RaftPeer for PeerService {
         let res = raft.install_snapshot(decode_req(&m)?).await;
         Ok(reply(m.group, &res))
     }
+
+    async fn campaign(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let m = request.into_inner();
+        let raft = self.raft(m.group)?;
+        let order: CampaignOrder = decode_req(&m)?;
+        obey(&raft, self.multi.node_id(), &order);
+        Ok(reply(m.group, &()))
+    }
+
+    async fn propose_meta(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let m = request.into_inner();
+        let cmd: crate::MetaCommand = decode_req(&m)?;
+        let res = crate::meta_propose::propose_here(&self.multi, cmd).await;
+        Ok(reply(m.group, &res))
+    }
+}
+
+/// Sends a leadership hand-over order for `group` to the node at `addr`.
+pub async fn send_campaign_order(
+    pool: &ChannelPool,
+    addr: &str,
+    group: GroupId,
+    order: &CampaignOrder,
+) -> anyhow::Result<()> {
+    let channel = pool.get(addr)?;
+    let mut request = Request::new(RaftMessage { group, payload: encode(order) });
+    request.set_timeout(Duration::from_secs(2));
+    RaftPeerClient::new(channel).campaign(request).await?;
+    Ok(())
 }

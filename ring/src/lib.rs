@@ -8,6 +8,12 @@
 //!   the replica set of a shard with zone spread.
 //! * [`place`] / [`Placement`]: the replica sets of every shard for a given node list, plus
 //!   helpers to measure how much two placements differ.
+//! * [`desired`], [`diff`], [`advance`], [`next_step`] (the `rebalance` module): the pure
+//!   planning half of moving replicas. The placement driver computes the desired placement
+//!   (ring placement with balanced preferred leaders), diffs it against the target in force and
+//!   advances the target a few shards at a time; the leader of each shard asks [`next_step`]
+//!   for the next membership change (add a learner, wait for catch-up, replace one voter,
+//!   transfer leadership) that keeps a caught-up majority in both the old and new voter sets.
 //!
 //! # What it must not do
 //!
@@ -35,10 +41,14 @@
 mod placement;
 #[cfg(test)]
 mod proptests;
+mod rebalance;
+#[cfg(test)]
+mod rebalance_proptests;
 mod ring;
 mod shard;
 
 pub use placement::{place, Placement};
+pub use rebalance::{advance, balance_leaders, desired, diff, next_step, Move, ShardView, Step};
 pub use ring::Ring;
 pub use shard::shard_for;
 

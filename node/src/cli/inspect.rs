@@ -59,7 +59,10 @@ pub async fn print_status(client: &Client, as_json: bool) -> anyhow::Result<()> 
         "cluster {}  epoch {}  shards {}  RF {}",
         view.cluster_id, view.epoch, view.shards, view.replication_factor
     );
-    println!("{:<5} {:<22} {:<10} {:<8} {:>7} {:>7}", "node", "address", "zone", "state", "shards", "leads");
+    println!(
+        "{:<5} {:<22} {:<10} {:<5} {:<9} {:>7} {:>7}",
+        "node", "address", "zone", "up", "state", "shards", "leads"
+    );
     for n in &view.nodes {
         let up = answers.iter().any(|(a, r)| a == &n.addr && r.is_ok());
         let hosted = view.shard_status.iter().filter(|s| s.replicas.contains(&n.id)).count();
@@ -69,14 +72,26 @@ pub async fn print_status(client: &Client, as_json: bool) -> anyhow::Result<()> 
             .filter(|s| s.hosted && s.role == "leader" && s.leader_id == n.id)
             .count();
         println!(
-            "{:<5} {:<22} {:<10} {:<8} {:>7} {:>7}",
+            "{:<5} {:<22} {:<10} {:<5} {:<9} {:>7} {:>7}",
             n.id,
             n.addr,
             n.zone,
             if up { "up" } else { "DOWN" },
+            n.state,
             hosted,
             leads
         );
+    }
+    let bytes: u64 = ok.iter().map(|s| s.snapshot_bytes_sent).sum();
+    println!(
+        "moves: {} in flight, {} planned; {:.1} MiB sent as snapshots since the nodes started",
+        view.moving.len(),
+        view.moves_planned,
+        bytes as f64 / (1 << 20) as f64
+    );
+    for m in &view.moving {
+        let ids = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        println!("  shard {:<5} voters [{}] -> target [{}]", m.shard, ids(&m.from), ids(&m.to));
     }
     println!(
         "{:<6} {:<12} {:<7} {:>6} {:>10}  lag (entries behind the leader)",

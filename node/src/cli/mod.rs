@@ -10,6 +10,7 @@ mod generate;
 mod ingest_file;
 mod inspect;
 mod load;
+mod membership_cmd;
 mod model_cmd;
 mod node_cmd;
 pub mod roc_plot;
@@ -66,6 +67,10 @@ pub enum Commands {
 pub enum ClusterCommands {
     /// Nodes, shards, leaders, terms and replication lag at a glance.
     Status(inspect::StatusArgs),
+    /// Drain a live node (its replicas move to the others), then remove it; waits with progress.
+    Decommission(membership_cmd::DecommissionArgs),
+    /// Show the placement driver's plan: moves in flight and still to start.
+    Rebalance(membership_cmd::RebalanceArgs),
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default: info for `node`, warn otherwise).
@@ -83,6 +88,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Ingest(a) => ingest_file::run(a).await,
         Commands::Profile(a) => inspect::profile(a).await,
         Commands::Cluster { command: ClusterCommands::Status(a) } => inspect::status(a).await,
+        Commands::Cluster { command: ClusterCommands::Decommission(a) } => membership_cmd::decommission(a).await,
+        Commands::Cluster { command: ClusterCommands::Rebalance(a) } => membership_cmd::rebalance(a).await,
         Commands::Bench(a) => bench::run(a).await,
         Commands::Generate(a) => generate::run(a),
         Commands::Features(a) => features_cmd::run(a),

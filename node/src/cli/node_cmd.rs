@@ -57,6 +57,12 @@ pub struct NodeArgs {
     /// Raft election timeout, upper bound [default: 2000].
     #[arg(long, env = "TRACEO_ELECTION_TIMEOUT_MAX_MS")]
     pub election_timeout_max_ms: Option<u64>,
+    /// Raft snapshot (and log purge) after this many applied entries per group [default: 20000].
+    #[arg(long, env = "TRACEO_SNAPSHOT_AFTER_ENTRIES")]
+    pub snapshot_after_entries: Option<u64>,
+    /// Log entries kept behind a snapshot; replicas further behind get the snapshot [default: 2000].
+    #[arg(long, env = "TRACEO_KEEP_ENTRIES_AFTER_SNAPSHOT")]
+    pub keep_entries_after_snapshot: Option<u64>,
     /// Ingest proposals in flight before requests wait [default: 1024].
     #[arg(long, env = "TRACEO_MAX_INFLIGHT_PROPOSALS")]
     pub max_inflight_proposals: Option<usize>,
@@ -66,6 +72,15 @@ pub struct NodeArgs {
     /// Time a proposal may take before the answer is INDETERMINATE [default: 5000].
     #[arg(long, env = "TRACEO_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
+    /// Seconds a node may be unreachable before its replicas are rebuilt elsewhere [default: 60].
+    #[arg(long, env = "TRACEO_DEAD_NODE_AFTER_SECS")]
+    pub dead_node_after_secs: Option<u64>,
+    /// Shards moving at once, cluster-wide, when this node leads the meta group [default: 3].
+    #[arg(long, env = "TRACEO_MAX_CONCURRENT_MOVES")]
+    pub max_concurrent_moves: Option<usize>,
+    /// Snapshot MiB per second this node sends to new replicas, 0 = unlimited [default: 64].
+    #[arg(long, env = "TRACEO_MOVE_RATE_MB")]
+    pub move_rate_mb: Option<u64>,
     /// Score applied events (`false`: ingest answers carry no verdict; rules and thresholds are
     /// set in the config file's [scoring] section) [default: true].
     #[arg(long, env = "TRACEO_SCORING")]
@@ -94,9 +109,14 @@ impl NodeArgs {
             heartbeat_ms,
             election_timeout_min_ms,
             election_timeout_max_ms,
+            snapshot_after_entries,
+            keep_entries_after_snapshot,
             max_inflight_proposals,
             max_batch_events,
-            request_timeout_ms
+            request_timeout_ms,
+            dead_node_after_secs,
+            max_concurrent_moves,
+            move_rate_mb
         );
         if let Some(on) = self.scoring {
             c.scoring.enabled = on;
@@ -115,7 +135,14 @@ impl NodeArgs {
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let config = args.to_config()?;
     let node = Node::start(config).await?;
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = node.removed() => {
+            tracing::info!("this node was decommissioned and drained; shutting down");
+            // Let the meta leader see the change committed here before the process goes.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
     node.shutdown().await
 }
 
