@@ -8,9 +8,9 @@
 //! Everything it needs is in the shard's Raft state and the meta state, so a crash of any
 //! participant (this leader included) loses nothing: the next leader takes the next step.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::{ChangeMembers, ServerState};
 use raft::meta_propose::propose;
@@ -24,15 +24,30 @@ use crate::shared::Shared;
 const TICK: Duration = Duration::from_millis(300);
 /// A replica whose log is within this many entries of the leader's counts as caught up.
 const CAUGHT_UP_SLACK: u64 = 64;
+/// Added to the election lease before a new leader starts moving replicas.
+const LEADER_SETTLE_MARGIN: Duration = Duration::from_millis(500);
 /// How long a hand-over may take before the old leader resumes.
 const TRANSFER_PATIENCE: Duration = Duration::from_secs(4);
 
 pub async fn run_mover(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let busy: Arc<Mutex<HashSet<u32>>> = Default::default();
+    // Since when this node has led each shard, in which term.
+    let mut leading: HashMap<u32, (u64, Instant)> = HashMap::new();
+    let settle = Duration::from_millis(shared.config.election_timeout_max_ms) + LEADER_SETTLE_MARGIN;
     loop {
         for g in shared.multi.shards() {
             let m = g.raft.metrics().borrow().clone();
-            if m.state != ServerState::Leader || !busy.lock().expect("busy lock").insert(g.group) {
+            if m.state != ServerState::Leader {
+                leading.remove(&g.group);
+                continue;
+            }
+            let since = leading.entry(g.group).or_insert((m.current_term, Instant::now()));
+            if since.0 != m.current_term {
+                *since = (m.current_term, Instant::now());
+            }
+            // A new leader waits out its election lease before moving anything, so a
+            // hand-over it starts is granted at once (see `transfer`).
+            if since.1.elapsed() < settle || !busy.lock().expect("busy lock").insert(g.group) {
                 continue;
             }
             let (shared, busy) = (shared.clone(), busy.clone());
@@ -93,7 +108,19 @@ async fn step_shard(shared: &Shared, g: &GroupHandle) -> anyhow::Result<()> {
     let info = |id: NodeId| -> anyhow::Result<NodeInfo> {
         meta.nodes.get(&id).cloned().ok_or_else(|| anyhow::anyhow!("node {id} is not in the meta state"))
     };
-    match next_step(&view) {
+    let mut step = next_step(&view);
+    // When this leader is the replica to drop, `next_step` grows the group by one voter first.
+    // A hand-over among three voters is quick (see `transfer`) and among four it waits out a
+    // lease, so hand leadership to a caught-up target voter before growing.
+    if let Step::Replace { add: Some(_), remove: None } = step {
+        let successor = target.iter().find(|n| **n != me && voters.contains(n) && caught_up.contains(n));
+        if voters.len() <= 3 && !target.contains(&me) {
+            if let Some(&to) = successor {
+                step = Step::TransferLeader(to);
+            }
+        }
+    }
+    match step {
         Step::Done | Step::WaitCatchUp(_) => {}
         Step::AddLearner(n) => {
             tracing::info!(shard, node = n, "adding a learner");
@@ -152,10 +179,22 @@ async fn transfer(
         anyhow::bail!("node {to} did not catch up for the hand-over of shard {shard}");
     }
     let lease_ms = shared.config.election_timeout_max_ms;
-    let order = CampaignOrder { candidate: to, campaign_after_ms: lease_ms + 150, hold_elections_ms: lease_ms + 3000 };
-    tracing::info!(shard, to, "handing leadership over");
+    // With three voters, the candidate's own vote and this leader's make a majority, and this
+    // leader grants it at once (openraft checks a leader's lease from when it was elected, and
+    // `run_mover` lets a leader act only after that lease): the candidate may campaign now.
+    // With more voters the others must be asked too, and they refuse until their lease from
+    // this leader has run out, so heartbeats stop and the candidate waits that long.
+    let fast = voters.len() <= 3;
+    let order = CampaignOrder {
+        candidate: to,
+        campaign_after_ms: if fast { 0 } else { lease_ms + 150 },
+        hold_elections_ms: lease_ms + 3000,
+    };
+    tracing::info!(shard, to, fast, "handing leadership over");
     let rc = g.raft.runtime_config();
-    rc.heartbeat(false);
+    if !fast {
+        rc.heartbeat(false);
+    }
     rc.elect(false);
     for v in voters.iter().filter(|v| **v != me) {
         let Some(n) = nodes.get(v) else { continue };

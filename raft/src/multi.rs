@@ -63,7 +63,9 @@ impl RaftOptions {
             election_timeout_max: self.election_timeout_max_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_after_entries),
             max_in_snapshot_log_to_keep: self.keep_entries_after_snapshot,
-            max_payload_entries: 256,
+            // An entry carries up to 2,000 events (~0.5 MiB); an append must finish within the
+            // heartbeat interval, so a lagging or new replica is fed in batches of a few MiB.
+            max_payload_entries: 16,
             // Snapshot chunks to a new replica may wait for the move rate limit.
             install_snapshot_timeout: 10_000,
             snapshot_max_chunk_size: 1 << 20,

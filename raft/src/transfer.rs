@@ -3,11 +3,18 @@
 //!
 //! A follower in openraft 0.9 refuses to vote while its leader lease (the maximum election
 //! timeout since the last message from the leader) runs, so `trigger().elect()` on the chosen
-//! node fails while the old leader is alive and talking. The hand-over is therefore: the old
-//! leader stops proposing and drains its pipeline (the caller does that), waits until the
-//! candidate has every entry, turns off its own heartbeats and elections, and sends a
-//! [`CampaignOrder`] to every other voter. The candidate campaigns once the leases have run out;
-//! the other voters hold their own elections meanwhile, so the candidate is the one elected.
+//! node cannot win while the old leader is alive and talking. The leader's own lease, though,
+//! is counted from its election. So the hand-over is: the old leader stops proposing and drains
+//! its pipeline (the caller does that), waits until the candidate has every entry, turns off
+//! its own elections and sends a [`CampaignOrder`] to the other voters.
+//!
+//! * **Three voters** (the usual case): the candidate campaigns at once; its own vote and the
+//!   old leader's make a majority (the old leader has led longer than its lease, which the
+//!   caller ensures). The hand-over takes a round trip and a few milliseconds.
+//! * **More voters**: the old leader also stops its heartbeats, and the candidate campaigns
+//!   once the others' leases have run out (a maximum election timeout), while they hold their
+//!   own elections so that the candidate is the one elected.
+//!
 //! Every step is ordinary Raft: if anything goes wrong, some up-to-date voter wins an election
 //! later, which is safe, and the caller tries again.
 

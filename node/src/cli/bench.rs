@@ -44,6 +44,12 @@ pub struct BenchArgs {
     /// after the other on fresh clusters, and report the throughput ratio (`both`).
     #[arg(long, value_enum, default_value_t = ScoringMode::On)]
     pub scoring: ScoringMode,
+    /// Scale-out run: steady load for a third of --duration, then add this many nodes, wait
+    /// until every replica move has finished, and keep the load on for another third. Reports
+    /// replica slots moved vs the ideal fraction, bytes moved, time to rebalance and latency
+    /// before / during / after.
+    #[arg(long)]
+    pub add_nodes: Option<usize>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,21 +60,24 @@ pub enum ScoringMode {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let out = match args.scoring {
-        ScoringMode::On => run_once(&args, true).await?,
-        ScoringMode::Off => run_once(&args, false).await?,
-        ScoringMode::Both => {
-            let on = run_once(&args, true).await?;
-            let off = run_once(&args, false).await?;
-            let rate = |v: &serde_json::Value| v["events_per_s"].as_f64().unwrap_or(0.0);
-            let ratio = rate(&on) / rate(&off).max(1.0);
-            json!({
-                "scoring_on": on,
-                "scoring_off": off,
-                "scoring_throughput_ratio": (ratio * 1000.0).round() / 1000.0,
-                "target_ratio": 0.8,
-            })
-        }
+    let out = match (args.add_nodes, args.scoring) {
+        (Some(add), _) => super::bench_scale::run(&args, add).await?,
+        (None, scoring) => match scoring {
+            ScoringMode::On => run_once(&args, true).await?,
+            ScoringMode::Off => run_once(&args, false).await?,
+            ScoringMode::Both => {
+                let on = run_once(&args, true).await?;
+                let off = run_once(&args, false).await?;
+                let rate = |v: &serde_json::Value| v["events_per_s"].as_f64().unwrap_or(0.0);
+                let ratio = rate(&on) / rate(&off).max(1.0);
+                json!({
+                    "scoring_on": on,
+                    "scoring_off": off,
+                    "scoring_throughput_ratio": (ratio * 1000.0).round() / 1000.0,
+                    "target_ratio": 0.8,
+                })
+            }
+        },
     };
     if let Some(path) = &args.out {
         std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")?;
@@ -122,6 +131,8 @@ async fn run_once(args: &BenchArgs, scoring: bool) -> anyhow::Result<serde_json:
             users: args.users,
             seed: args.seed,
             progress: !args.json,
+            stop: None,
+            phase: None,
         },
     )
     .await;

@@ -71,6 +71,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             users: args.users,
             seed: args.seed,
             progress: true,
+            stop: None,
+            phase: None,
         },
     )
     .await;

@@ -2,7 +2,7 @@
 //! seeded behaviour generator, with per-request latency and per-event outcomes counted.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,15 @@ pub struct LoadOptions {
     pub users: usize,
     pub seed: u64,
     pub progress: bool,
+    /// Stops the load when set (besides `duration` / `max_events`).
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Latency is also recorded per phase: the value of this counter when a request starts
+    /// (phases 0..[`PHASES`]).
+    pub phase: Option<Arc<AtomicUsize>>,
 }
+
+/// Phases whose latency [`LoadReport::phase_latency_us`] keeps apart.
+pub const PHASES: usize = 3;
 
 #[derive(Debug, Default)]
 pub struct LoadReport {
@@ -43,6 +51,8 @@ pub struct LoadReport {
     pub blocked: u64,
     /// Request latency in microseconds.
     pub latency_us: Option<Histogram<u64>>,
+    /// The same, per phase (see [`LoadOptions::phase`]).
+    pub phase_latency_us: Vec<Histogram<u64>>,
     pub users_written: usize,
     /// The user with the most acknowledged events (for showing a profile).
     pub busiest_user: Option<String>,
@@ -56,6 +66,10 @@ impl LoadReport {
     }
     pub fn latency_ms(&self, q: f64) -> f64 {
         self.latency_us.as_ref().map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+    }
+    /// Latency quantile `q` of requests started in `phase`, and how many there were.
+    pub fn phase_latency_ms(&self, phase: usize, q: f64) -> (f64, u64) {
+        self.phase_latency_us.get(phase).map_or((0.0, 0), |h| (h.value_at_quantile(q) as f64 / 1000.0, h.len()))
     }
     pub fn errors(&self) -> u64 {
         self.events_failed + self.events_indeterminate
@@ -92,11 +106,14 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
         let opts = opts.clone();
         let bar = bar.clone();
         tasks.push(tokio::spawn(async move {
-            let mut report = LoadReport { latency_us: Histogram::new(3).ok(), ..LoadReport::default() };
+            let mut report = new_report();
             loop {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if deadline.is_some_and(|d| Instant::now() >= d)
+                    || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+                {
                     break;
                 }
+                let phase = opts.phase.as_ref().map_or(0, |p| p.load(Ordering::Relaxed)).min(PHASES - 1);
                 let want = opts.batch as u64;
                 let prev = shared.sent.fetch_add(want, Ordering::Relaxed);
                 let take = match opts.max_events {
@@ -114,6 +131,9 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
                 let us = t0.elapsed().as_micros() as u64;
                 report.requests += 1;
                 if let Some(h) = report.latency_us.as_mut() {
+                    let _ = h.record(us.max(1));
+                }
+                if let Some(h) = report.phase_latency_us.get_mut(phase) {
                     let _ = h.record(us.max(1));
                 }
                 match outcomes {
@@ -161,7 +181,7 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
             report
         }));
     }
-    let mut total = LoadReport { latency_us: Histogram::new(3).ok(), ..LoadReport::default() };
+    let mut total = new_report();
     for t in tasks {
         if let Ok(r) = t.await {
             total.requests += r.requests;
@@ -175,6 +195,9 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
             if let (Some(a), Some(b)) = (total.latency_us.as_mut(), r.latency_us.as_ref()) {
                 let _ = a.add(b);
             }
+            for (a, b) in total.phase_latency_us.iter_mut().zip(&r.phase_latency_us) {
+                let _ = a.add(b);
+            }
             for e in r.sample_errors {
                 keep_error(&mut total, &e);
             }
@@ -186,6 +209,15 @@ pub async fn run_load(client: Client, opts: LoadOptions) -> LoadReport {
     total.busiest_user = users.iter().max_by_key(|(u, n)| (**n, *u)).map(|(u, _)| u.clone());
     bar.finish_and_clear();
     total
+}
+
+fn new_report() -> LoadReport {
+    let hist = || Histogram::new(3).expect("3 significant digits is valid");
+    LoadReport {
+        latency_us: Some(hist()),
+        phase_latency_us: (0..PHASES).map(|_| hist()).collect(),
+        ..LoadReport::default()
+    }
 }
 
 fn keep_error(report: &mut LoadReport, e: &str) {

@@ -1,6 +1,7 @@
 //! The `traceo` command line.
 
 mod bench;
+mod bench_scale;
 mod demo;
 mod eval;
 mod features_cmd;
