@@ -264,7 +264,8 @@ impl Traceo for Api {
         let id = request.into_inner().node_id;
         let meta = self.shared.multi.meta().borrow().clone();
         if !meta.nodes.contains_key(&id) {
-            return Err(Status::not_found(format!("field `node_id`: no node {id} in this cluster")));
+            // INVALID_ARGUMENT: final, clients do not retry it.
+            return Err(Status::invalid_argument(format!("field `node_id`: no node {id} in this cluster")));
         }
         let state = meta.state(id);
         if matches!(state, NodeState::Draining | NodeState::Removed) {
@@ -273,14 +274,15 @@ impl Traceo for Api {
         let rf = meta.cluster.as_ref().map_or(0, |c| c.replication_factor as usize);
         let others = meta.active_nodes().filter(|(n, _)| **n != id).count();
         if others < rf {
-            return Err(Status::failed_precondition(format!(
-                "node {id} cannot leave: {others} other active nodes would remain for a replication factor of {rf}"
+            return Err(Status::invalid_argument(format!(
+                "field `node_id`: node {id} cannot leave: {others} other active nodes would remain for a replication \
+                 factor of {rf}"
             )));
         }
         match api_models::meta_write(&self.shared, MetaCommand::SetNodeState { id, state: NodeState::Draining }).await?
         {
             CommandResult::Recorded => Ok(Response::new(DecommissionResponse { state: "draining".into() })),
-            CommandResult::Rejected(why) => Err(Status::failed_precondition(why)),
+            CommandResult::Rejected(why) => Err(Status::invalid_argument(why)),
             other => Err(Status::internal(format!("unexpected result {other:?}"))),
         }
     }

@@ -23,6 +23,12 @@ pub struct Metrics {
     pub memtable_bytes: IntGauge,
     pub live_bytes: IntGaugeVec,
     pub rss_bytes: IntGauge,
+    pub moves_in_flight: IntGauge,
+    pub moves_planned: IntGauge,
+    pub snapshot_bytes_sent: IntGauge,
+    pub shards_led: IntGauge,
+    pub node_replicas: IntGaugeVec,
+    pub node_state: IntGaugeVec,
 }
 
 fn must<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -80,6 +86,36 @@ impl Metrics {
                     .unwrap(),
             ),
             rss_bytes: must(&r, IntGauge::new("process_resident_bytes", "Resident memory of the node").unwrap()),
+            moves_in_flight: must(
+                &r,
+                IntGauge::new("placement_moves_in_flight", "Shards whose voters differ from their target").unwrap(),
+            ),
+            moves_planned: must(
+                &r,
+                IntGauge::new("placement_moves_planned", "Shard changes the placement driver has yet to start")
+                    .unwrap(),
+            ),
+            snapshot_bytes_sent: must(
+                &r,
+                IntGauge::new("snapshot_bytes_sent_total", "Snapshot bytes this node sent to other replicas").unwrap(),
+            ),
+            shards_led: must(&r, IntGauge::new("shards_led", "Shard groups this node leads").unwrap()),
+            node_replicas: must(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("node_replicas", "Shards whose target placement includes the node"),
+                    &["node"],
+                )
+                .unwrap(),
+            ),
+            node_state: must(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("node_state", "Node standing: 0 active, 1 draining, 2 dead, 3 removed"),
+                    &["node"],
+                )
+                .unwrap(),
+            ),
             registry: r,
         }
     }
@@ -88,6 +124,33 @@ impl Metrics {
     pub fn sample(&self, multi: &MultiRaft) {
         let mut groups = multi.shards();
         groups.push(multi.group(raft::META_GROUP).expect("meta group"));
+        // Replicas come and go: only the groups hosted now are reported.
+        for v in
+            [&self.raft_term, &self.raft_leader, &self.raft_last_log, &self.raft_last_applied, &self.raft_follower_lag]
+        {
+            v.reset();
+        }
+        let me = multi.node_id();
+        self.shards_led
+            .set(multi.shards().iter().filter(|g| g.raft.metrics().borrow().current_leader == Some(me)).count() as i64);
+        let meta = multi.meta().borrow().clone();
+        self.moves_in_flight.set(meta.moving_shards().len() as i64);
+        self.moves_planned.set(crate::status::planned(&meta).len() as i64);
+        self.snapshot_bytes_sent.set(multi.pool().moves.bytes_sent() as i64);
+        for id in meta.nodes.keys() {
+            let l = [id.to_string()];
+            let l = [l[0].as_str()];
+            self.node_replicas
+                .with_label_values(&l)
+                .set(meta.placement.iter().filter(|r| r.contains(id)).count() as i64);
+            let state = match meta.state(*id) {
+                raft::NodeState::Active => 0,
+                raft::NodeState::Draining => 1,
+                raft::NodeState::Dead => 2,
+                raft::NodeState::Removed => 3,
+            };
+            self.node_state.with_label_values(&l).set(state);
+        }
         for g in groups {
             let m = g.raft.metrics().borrow().clone();
             let name = if g.group == raft::META_GROUP { "meta".to_string() } else { g.group.to_string() };

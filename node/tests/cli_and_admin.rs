@@ -66,6 +66,18 @@ async fn ingest_file_profile_status_and_admin_endpoints() {
     let (ok, out, err) = traceo(&["cluster", "status", "--seeds", &seeds]);
     assert!(ok, "{err}");
     assert!(out.contains("shards 4") && out.contains(" up "), "{out}");
+    assert!(out.contains("moves: 0 in flight, 0 planned"), "{out}");
+
+    let (ok, out, err) = traceo(&["cluster", "rebalance", "--dry-run", "--seeds", &seeds]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("moving now (voters -> target): 0") && out.contains("planned (target -> desired): 0"),
+        "{out}"
+    );
+    let (ok, _, err) = traceo(&["cluster", "decommission", "99", "--seeds", &seeds]);
+    assert!(!ok && err.contains("no node 99"), "{err}");
+    let (ok, _, err) = traceo(&["cluster", "decommission", "1", "--seeds", &seeds]);
+    assert!(!ok && err.contains("replication factor"), "the only node cannot leave: {err}");
 
     assert_eq!(http_get(&admin, "/healthz").0, 200);
     assert_eq!(http_get(&admin, "/readyz").0, 200);
@@ -74,5 +86,8 @@ async fn ingest_file_profile_status_and_admin_endpoints() {
     assert!(metrics.contains("traceo_ingest_events_total{status=\"APPLIED\"} 2"), "{metrics}");
     assert!(metrics.contains("traceo_ingest_events_total{status=\"DUPLICATE\"} 2"), "{metrics}");
     assert!(metrics.contains("traceo_raft_leader{group=\"meta\"} 1"), "{metrics}");
+    assert!(metrics.contains("traceo_placement_moves_in_flight 0"), "{metrics}");
+    assert!(metrics.contains("traceo_node_replicas{node=\"1\"} 4"), "{metrics}");
+    assert!(metrics.contains("traceo_node_state{node=\"1\"} 0"), "{metrics}");
     cluster.terminate_all(std::time::Duration::from_secs(10));
 }
