@@ -1,5 +1,5 @@
 //! The short Jepsen suite CI runs: `traceo-jepsen run` on 5 real node processes, one run per
-//! nemesis (kill, pause, partition, clock), each of which must be judged valid by every checker. Failing runs keep their
+//! nemesis (kill, pause, partition, clock, member), each of which must be judged valid by every checker. Failing runs keep their
 //! directory (history, results, plots, node logs) and name it.
 
 use std::path::Path;
@@ -28,7 +28,7 @@ fn run(nemesis: &str, seed: u64, dir: &Path) {
 }
 
 #[test]
-fn kill_pause_partition_and_clock_runs_are_valid() {
+fn kill_pause_partition_clock_and_member_runs_are_valid() {
     let dir = tempfile::Builder::new().prefix("traceo-jepsen-ci-").tempdir().unwrap();
     // A failed run's directory must outlive the test: keep it on panic.
     let path = dir.path().to_path_buf();
@@ -45,6 +45,7 @@ fn kill_pause_partition_and_clock_runs_are_valid() {
     } else {
         eprintln!("clock run skipped: needs libfaketime (apt-get install faketime)");
     }
+    run("member", 5, &path);
     drop(guard);
 }
 

@@ -1,9 +1,11 @@
 //! The Traceo server: the `traceo` binary's library.
 //!
 //! This crate owns a node's life ([`Node::start`] / [`Node::shutdown`]), its configuration
-//! ([`config`]), the public gRPC services ([`api`]), the control loops that place shards and start
-//! local replicas ([`driver`]), the admin HTTP port ([`admin`], [`metrics`]), and the commands of
-//! the binary (`cli`): `node`, `demo`, `ingest`, `profile`, `cluster status`, `bench`.
+//! ([`config`]), the public gRPC services ([`api`]), the control loops that place shards, watch
+//! liveness and start or delete local replicas ([`driver`]), the replica moves each shard leader
+//! carries out ([`mover`]), the admin HTTP port ([`admin`], [`metrics`]), and the commands of
+//! the binary (`cli`): `node`, `demo`, `ingest`, `profile`, `cluster status | decommission |
+//! rebalance`, `bench`.
 //! [`local_cluster`] starts real node processes on loopback for the demo, the benchmark and tests.
 //!
 //! It must not implement consensus or storage itself (that is `raft` and `storage`), and

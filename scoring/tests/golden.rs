@@ -22,9 +22,10 @@ struct Golden {
 }
 
 fn models_dir() -> PathBuf {
-    std::env::var_os("TRACEO_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"))
+    // The runtime CARGO_MANIFEST_DIR (set by cargo and nextest) first: a test binary shared
+    // through a target directory by two checkouts keeps the path it was compiled in.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    std::env::var_os("TRACEO_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(manifest).join("models"))
 }
 
 /// Compares one model's scores with the expected ones, and prints the max absolute error and the

@@ -51,7 +51,8 @@ struct RunArgs {
     /// Faults, comma-separated: kill (SIGKILL and restart a minority), pause (SIGSTOP/SIGCONT a
     /// minority, or a shard leader), partition (network namespaces: needs root), latency (delay
     /// and loss on a minority's links: needs root), clock (libfaketime: a minority's clocks jump
-    /// by up to ±60 s). Empty: no faults.
+    /// by up to ±60 s), member (a node joins, then is decommissioned: replicas move both ways
+    /// under load; not with partition, latency or clock). Empty: no faults.
     #[arg(long, value_delimiter = ',', default_value = "kill,pause")]
     nemesis: Vec<String>,
     /// How long the workload runs (faults stop at the end; then healing and final reads).

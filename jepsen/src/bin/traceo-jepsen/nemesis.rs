@@ -11,6 +11,8 @@
 //!   (± a quarter) and 0–10% packet loss (`tc netem`).
 //! - `clock` (nodes under libfaketime): a random minority's clocks (wall and monotonic) jump by
 //!   ±1–60 s; reset to true time at heal. Raft's safety must not depend on clocks.
+//! - `member`: a new node joins (replicas move onto it under load); at heal time it is
+//!   decommissioned (its replicas move away again) and its process exits once drained.
 //!
 //! A minority is 1..=(n−1)/2 nodes, so a majority of every shard's replicas (RF 3) can stay up
 //! only when at most one of its replicas is hit: with 5 nodes and RF 3 some shards lose their
@@ -36,6 +38,7 @@ pub enum Fault {
     Partition,
     Clock,
     Latency,
+    Member,
 }
 
 impl FromStr for Fault {
@@ -47,7 +50,8 @@ impl FromStr for Fault {
             "partition" => Ok(Fault::Partition),
             "clock" => Ok(Fault::Clock),
             "latency" => Ok(Fault::Latency),
-            other => Err(format!("{other:?} is not a nemesis (kill, pause, partition, clock, latency)")),
+            "member" => Ok(Fault::Member),
+            other => Err(format!("{other:?} is not a nemesis (kill, pause, partition, clock, latency, member)")),
         }
     }
 }
@@ -72,9 +76,15 @@ pub struct Nemesis {
     pub net: Option<Arc<std::sync::Mutex<chaos::netns::NetLab>>>,
     /// Per node, the file its libfaketime reads the clock offset from (needed by `clock`).
     pub clock_files: Option<Vec<std::path::PathBuf>>,
-    /// To find shard leaders (the `kill` nemesis aims at one a third of the time).
+    /// To find shard leaders (the `kill` nemesis aims at one a third of the time) and to
+    /// decommission nodes (`member`).
     pub client: client::Client,
+    /// Nodes decommissioned by `member`: gone for good, never picked again.
+    pub gone: Vec<usize>,
 }
+
+/// How long a decommissioned node may take to drain and exit before the run fails.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(120);
 
 impl Nemesis {
     /// Alternates heal and fault periods until `until`, then heals everything. Returns the number
@@ -102,9 +112,9 @@ impl Nemesis {
     async fn start(&mut self) -> anyhow::Result<Active> {
         let fault = *self.faults.choose(&mut self.rng).expect("faults");
         let mut cluster = self.cluster.lock().await;
-        let n = cluster.nodes.len();
+        let n = cluster.nodes.len() - self.gone.len();
         let k = self.rng.gen_range(1..=((n - 1) / 2).max(1));
-        let mut all: Vec<usize> = (0..n).collect();
+        let mut all: Vec<usize> = (0..cluster.nodes.len()).filter(|i| !self.gone.contains(i)).collect();
         all.shuffle(&mut self.rng);
         let mut nodes: Vec<usize> = all.into_iter().take(k).collect();
         let mut aimed = false;
@@ -125,6 +135,12 @@ impl Nemesis {
         nodes.sort_unstable();
         let names: Vec<String> = nodes.iter().map(|i| format!("n{}", i + 1)).collect();
         match fault {
+            Fault::Member => {
+                let i = cluster.add_node()?;
+                let label = format!("join n{}", i + 1);
+                self.recorder.nemesis(&format!("start {label}"));
+                return Ok(Active { fault, nodes: vec![i], label });
+            }
             Fault::Kill => {
                 for &i in &nodes {
                     cluster.kill(i)?;
@@ -213,6 +229,40 @@ impl Nemesis {
                 }
                 self.recorder.nemesis(&format!("stop {} (healed)", active.label));
             }
+            Fault::Member => {
+                let i = active.nodes[0];
+                drop(cluster);
+                self.decommission(i).await?;
+                self.recorder.nemesis(&format!("stop {} (decommissioned)", active.label));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decommissions node `i` (once it has an id) and waits until its process has exited.
+    async fn decommission(&mut self, i: usize) -> anyhow::Result<()> {
+        let addr = self.cluster.lock().await.nodes[i].addr.clone();
+        let deadline = Instant::now() + DRAIN_PATIENCE;
+        let id = loop {
+            let status = self.client.cluster_status().await.ok();
+            if let Some(n) = status.iter().flat_map(|s| s.nodes.iter()).find(|n| n.addr == addr) {
+                break n.id;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "node n{} never registered", i + 1);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        loop {
+            match self.client.decommission(id).await {
+                Ok(_) => break,
+                Err(e) if Instant::now() < deadline => tracing::warn!("decommission n{}: {e}", i + 1),
+                Err(e) => anyhow::bail!("decommission n{} failed: {e}", i + 1),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.gone.push(i);
+        while self.cluster.lock().await.is_running(i) {
+            anyhow::ensure!(Instant::now() < deadline, "n{} did not drain and exit within {DRAIN_PATIENCE:?}", i + 1);
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok(())
     }

@@ -62,6 +62,11 @@ pub struct RunOutput {
 pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> anyhow::Result<RunOutput> {
     let faults: Vec<Fault> =
         opts.nemesis.iter().map(|n| n.parse().map_err(anyhow::Error::msg)).collect::<Result<_, _>>()?;
+    anyhow::ensure!(
+        !faults.contains(&Fault::Member)
+            || !faults.iter().any(|f| matches!(f, Fault::Partition | Fault::Latency | Fault::Clock)),
+        "--nemesis member adds plain nodes: it cannot be combined with partition, latency or clock"
+    );
     let cluster_dir = out.join("cluster");
     std::fs::create_dir_all(&cluster_dir).with_context(|| format!("creating {}", cluster_dir.display()))?;
     // Partitions need every node in its own network namespace.
@@ -157,6 +162,7 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
         net: net.map(|lab| Arc::new(std::sync::Mutex::new(lab))),
         clock_files,
         client: client.clone(),
+        gone: Vec::new(),
     };
     let net = nemesis.net.clone();
     let nemesis = tokio::spawn(nemesis.run(until));
