@@ -306,7 +306,13 @@ impl Membership for Api {
             return Err(Status::invalid_argument("field `addr`: must be host:port"));
         }
         let meta_raft = self.shared.multi.meta_raft();
-        let info = NodeInfo { addr: req.addr, admin_addr: req.admin_addr, zone: req.zone, region: req.region };
+        let info = NodeInfo {
+            addr: req.addr,
+            admin_addr: req.admin_addr,
+            zone: req.zone,
+            region: req.region,
+            capacity: req.capacity,
+        };
         let id =
             match api_models::meta_write(&self.shared, MetaCommand::AddNode { id: None, info: info.clone() }).await? {
                 CommandResult::NodeAdded { id } => id,

@@ -44,6 +44,7 @@ pub async fn join(seeds: &[String], info: &NodeInfo, patience: Duration) -> anyh
             admin_addr: info.admin_addr.clone(),
             zone: info.zone.clone(),
             region: info.region.clone(),
+            capacity: info.capacity,
         };
         let attempt = async {
             let mut c = MembershipClient::connect(format!("http://{addr}")).await?;

@@ -22,6 +22,8 @@ pub struct NodeConfig {
     pub join: Vec<String>,
     pub zone: String,
     pub region: String,
+    /// Relative capacity (100 = a standard node): the node's share of replicas scales with it.
+    pub capacity: u32,
     /// Shards of a new cluster (fixed at creation; ignored when joining).
     pub shards: u32,
     /// Replicas per shard of a new cluster (fixed at creation; ignored when joining).
@@ -97,6 +99,7 @@ impl Default for NodeConfig {
             join: Vec::new(),
             zone: "zone-a".into(),
             region: "local".into(),
+            capacity: 100,
             shards: 16,
             replication_factor: 3,
             cache_mb: 256,
@@ -173,6 +176,9 @@ impl NodeConfig {
             if value.is_empty() || value.len() > 64 || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
                 return bad(name, "must be 1-64 characters without spaces");
             }
+        }
+        if !(1..=10_000).contains(&self.capacity) {
+            return bad("capacity", "must be within 1..=10000 (100 = a standard node)");
         }
         if !(1..=4096).contains(&self.shards) {
             return bad("shards", format!("{} is outside 1..=4096", self.shards));

@@ -100,7 +100,9 @@ async fn placement_tick(shared: &Shared, st: &mut DriverState) -> anyhow::Result
 
 /// Nodes that may hold replicas.
 pub fn eligible(meta: &MetaState) -> Vec<NodeDesc> {
-    meta.active_nodes().map(|(id, n)| NodeDesc { id: *id, zone: n.zone.clone(), region: n.region.clone() }).collect()
+    meta.active_nodes()
+        .map(|(id, n)| NodeDesc { id: *id, zone: n.zone.clone(), region: n.region.clone(), capacity: n.capacity })
+        .collect()
 }
 
 /// The next target placement and the moves it starts, from the meta state alone (so any node

@@ -55,6 +55,7 @@ impl Node {
             admin_addr: config.admin_addr.clone(),
             zone: config.zone.clone(),
             region: config.region.clone(),
+            capacity: config.capacity,
         };
 
         let stored = bootstrap::stored_node_id(&engine)?;

@@ -77,6 +77,7 @@ pub async fn cluster_status(shared: &Shared) -> ClusterStatusResponse {
                 zone: n.zone.clone(),
                 region: n.region.clone(),
                 state: meta.state(*id).name().into(),
+                capacity: n.capacity,
                 replicas: meta.placement.iter().filter(|r| r.contains(id)).count() as u32,
             })
             .collect(),

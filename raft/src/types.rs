@@ -18,6 +18,8 @@ pub struct NodeInfo {
     pub admin_addr: String,
     pub zone: String,
     pub region: String,
+    /// Relative capacity (100 = a standard node; 0 counts as 100): its share of replicas.
+    pub capacity: u32,
 }
 
 impl fmt::Display for NodeInfo {

@@ -70,6 +70,20 @@ pub struct NodeDesc {
     pub zone: String,
     /// Region containing the zone.
     pub region: String,
+    /// Relative capacity ([`STANDARD_CAPACITY`] = a standard node): the node's virtual nodes,
+    /// and so its share of replicas, scale with it. 0 counts as standard.
+    pub capacity: u32,
+}
+
+/// The capacity of a standard node: it gets exactly the ring's virtual-node count.
+pub const STANDARD_CAPACITY: u32 = 100;
+
+impl NodeDesc {
+    /// Virtual nodes of this node on a ring of `vnodes` per standard node (at least 1).
+    pub fn vnodes(&self, vnodes: u32) -> u32 {
+        let capacity = if self.capacity == 0 { STANDARD_CAPACITY } else { self.capacity };
+        (u64::from(vnodes) * u64::from(capacity) / u64::from(STANDARD_CAPACITY)).clamp(1, 1 << 16) as u32
+    }
 }
 
 /// Why a placement could not be computed.

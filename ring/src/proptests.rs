@@ -12,7 +12,7 @@ const RF: usize = 3;
 const V: u32 = Ring::DEFAULT_VNODES;
 
 fn desc(id: NodeId, zone: usize) -> NodeDesc {
-    NodeDesc { id, zone: format!("z{zone}"), region: "r1".to_string() }
+    NodeDesc { id, zone: format!("z{zone}"), region: "r1".to_string(), capacity: 0 }
 }
 
 /// `n` distinct random node ids.

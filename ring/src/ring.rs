@@ -75,7 +75,7 @@ impl Ring {
         let mut points: Vec<(u64, usize)> = sorted
             .iter()
             .enumerate()
-            .flat_map(|(idx, n)| (0..vnodes).map(move |v| (vnode_point(n.id, v), idx)))
+            .flat_map(|(idx, n)| (0..n.vnodes(vnodes)).map(move |v| (vnode_point(n.id, v), idx)))
             .collect();
         points.sort_unstable();
 
@@ -166,7 +166,7 @@ pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     pub(crate) fn node(id: NodeId, zone: &str) -> NodeDesc {
-        NodeDesc { id, zone: zone.to_string(), region: "r1".to_string() }
+        NodeDesc { id, zone: zone.to_string(), region: "r1".to_string(), capacity: 0 }
     }
 
     fn zone_of(nodes: &[NodeDesc], id: NodeId) -> (String, String) {
@@ -261,5 +261,22 @@ pub(crate) mod tests {
         // The ring layout is a cross-node contract; these must never change.
         assert_eq!(vnode_point(1, 0), 0xda59_1591_5360_69a6);
         assert_eq!(shard_point(0), 0x97aa_b68f_62dd_653a);
+    }
+
+    #[test]
+    fn capacity_scales_a_nodes_share_of_replicas() {
+        // One zone, so only the ring decides.
+        let mut nodes: Vec<NodeDesc> = (1..=10).map(|i| node(i, "a")).collect();
+        nodes[9].capacity = 200;
+        let p = crate::place(&nodes, 2048, 3, 64).unwrap();
+        let count = |id: NodeId| p.shards.iter().filter(|r| r.contains(&id)).count() as f64;
+        let standard = (1..=9).map(count).sum::<f64>() / 9.0;
+        let ratio = count(10) / standard;
+        // Twice the virtual nodes: about twice the replicas (a node holds at most one per shard,
+        // so few nodes would cap it).
+        assert!((1.6..=2.3).contains(&ratio), "a capacity-200 node holds {ratio:.2}x a standard node's replicas");
+        assert_eq!(nodes[9].vnodes(64), 128);
+        assert_eq!(node(9, "a").vnodes(64), 64, "0 counts as standard");
+        assert_eq!(NodeDesc { capacity: 1, ..node(9, "a") }.vnodes(64), 1, "at least one");
     }
 }

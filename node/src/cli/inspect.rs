@@ -60,8 +60,8 @@ pub async fn print_status(client: &Client, as_json: bool) -> anyhow::Result<()> 
         view.cluster_id, view.epoch, view.shards, view.replication_factor
     );
     println!(
-        "{:<5} {:<22} {:<10} {:<5} {:<9} {:>7} {:>7}",
-        "node", "address", "zone", "up", "state", "shards", "leads"
+        "{:<5} {:<22} {:<10} {:<5} {:<9} {:>4} {:>7} {:>7}",
+        "node", "address", "zone", "up", "state", "cap", "shards", "leads"
     );
     for n in &view.nodes {
         let up = answers.iter().any(|(a, r)| a == &n.addr && r.is_ok());
@@ -72,12 +72,13 @@ pub async fn print_status(client: &Client, as_json: bool) -> anyhow::Result<()> 
             .filter(|s| s.hosted && s.role == "leader" && s.leader_id == n.id)
             .count();
         println!(
-            "{:<5} {:<22} {:<10} {:<5} {:<9} {:>7} {:>7}",
+            "{:<5} {:<22} {:<10} {:<5} {:<9} {:>4} {:>7} {:>7}",
             n.id,
             n.addr,
             n.zone,
             if up { "up" } else { "DOWN" },
             n.state,
+            if n.capacity == 0 { 100 } else { n.capacity },
             hosted,
             leads
         );

@@ -71,8 +71,10 @@ pub async fn decommission(args: DecommissionArgs) -> anyhow::Result<()> {
     let total = status.nodes.iter().find(|n| n.id == args.node_id).map_or(0, |n| n.replicas).max(1);
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} draining node {msg} [{bar:30}] {pos}/{len} replicas moved, {elapsed}")
-            .expect("static template"),
+        ProgressStyle::with_template(
+            "{spinner} draining node {msg} [{bar:30}] {pos}/{len} replicas moved, {elapsed} (about {eta} left)",
+        )
+        .expect("static template"),
     );
     bar.set_message(args.node_id.to_string());
     loop {

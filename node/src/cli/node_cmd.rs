@@ -33,6 +33,10 @@ pub struct NodeArgs {
     /// Region label.
     #[arg(long, env = "TRACEO_REGION")]
     pub region: Option<String>,
+    /// Relative capacity, 100 = a standard node; its share of replicas scales with it
+    /// (registered when the node joins) [default: 100].
+    #[arg(long, env = "TRACEO_CAPACITY")]
+    pub capacity: Option<u32>,
     /// Shards of a new cluster, fixed at creation [default: 16].
     #[arg(long, env = "TRACEO_SHARDS")]
     pub shards: Option<u32>,
@@ -102,6 +106,7 @@ impl NodeArgs {
             admin_addr,
             zone,
             region,
+            capacity,
             shards,
             replication_factor,
             cache_mb,
