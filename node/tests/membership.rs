@@ -1,6 +1,6 @@
-//! Dynamic membership with real node processes: a cluster grows from 3 to 5 nodes and shrinks
-//! back (decommission) under continuous client load, and a node killed for good has its
-//! replicas rebuilt on the others.
+//! Dynamic membership with real node processes: a cluster grows from 3 to 5 nodes (its meta
+//! leader killed and restarted mid-move) and shrinks back (decommission) under continuous client
+//! load, and a node killed for good has its replicas rebuilt on the others.
 
 mod common;
 
@@ -205,6 +205,15 @@ async fn grow_to_five_and_shrink_back_to_three_under_load() {
 
     tracing::info!("--- adding two nodes");
     let added = [cluster.add_node().unwrap(), cluster.add_node().unwrap()];
+    // Mid-move, the meta leader (the placement driver) dies and comes back: the moves resume.
+    wait_for(&client, "moves under way", Duration::from_secs(60), |s| !s.moving.is_empty()).await;
+    let meta_leader = newest(&client).await.meta_leader;
+    let addr = newest(&client).await.nodes.iter().find(|n| n.id == meta_leader).unwrap().addr.clone();
+    let victim = cluster.index_of_addr(&addr).unwrap();
+    tracing::info!(meta_leader, "--- killing the meta leader mid-move");
+    cluster.kill(victim).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.restart(victim).unwrap();
     wait_for(&client, "5 active nodes, each with replicas, moves done", Duration::from_secs(150), |s| {
         s.nodes.len() == 5 && s.nodes.iter().all(|n| n.state == "active" && n.replicas > 0) && settled(s)
     })
