@@ -14,7 +14,6 @@ use client::proto::traceo_client::TraceoClient;
 use client::proto::GetProfileRequest;
 use client::Outcome;
 use common::{event, now_ms, start_cluster};
-use futures::StreamExt;
 use jepsen::ledger::{Fate, Ledger};
 
 const USERS: usize = 2_000;
@@ -113,24 +112,7 @@ async fn sigkill_of_a_shard_leader_loses_nothing_acknowledged() {
     let users: Vec<String> = ledger.users().map(String::from).collect();
     assert!(users.len() >= USERS);
     tracing::info!(users = users.len(), "--- reading every profile (linearizable)");
-    let reads = futures::stream::iter(users.iter().cloned())
-        .map(|u| {
-            let client = client.clone();
-            async move {
-                let p = client.get_profile(&u, false).await.unwrap();
-                (u, p.map_or(0, |p| p.events_applied))
-            }
-        })
-        .buffer_unordered(CLIENTS);
-    let applied: BTreeMap<String, u64> = reads.collect().await;
-    let check = ledger.check_counts(&applied);
-    assert!(
-        check.valid(),
-        "lost: {:?}\nduplicated: {:?}",
-        &check.lost[..check.lost.len().min(5)],
-        &check.duplicated[..check.duplicated.len().min(5)]
-    );
-    assert_eq!(check.unsettled, 0);
+    let applied = common::assert_exactly_once(&client, &ledger, CLIENTS).await;
     tracing::info!(acked, failed = ledger.count(Fate::Failed), "--- every acknowledged event applied exactly once");
 
     // The restarted node caught up: stale reads served by its own replicas agree.

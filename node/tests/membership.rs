@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use client::proto::ClusterStatusResponse;
 use client::{Client, Outcome};
 use common::{event, now_ms};
-use futures::StreamExt;
 use jepsen::ledger::{Fate, Ledger};
 use node::local_cluster::{LocalCluster, LocalClusterOptions};
 
@@ -172,25 +171,7 @@ impl Load {
             }
         }
         let ledger = std::mem::take(&mut *self.ledger.lock().unwrap());
-        let users: Vec<String> = ledger.users().map(String::from).collect();
-        let reads = futures::stream::iter(users)
-            .map(|u| {
-                let client = client.clone();
-                async move {
-                    let p = client.get_profile(&u, false).await.unwrap();
-                    (u, p.map_or(0, |p| p.events_applied))
-                }
-            })
-            .buffer_unordered(CLIENTS);
-        let applied: BTreeMap<String, u64> = reads.collect().await;
-        let check = ledger.check_counts(&applied);
-        assert!(
-            check.valid(),
-            "lost: {:?}\nduplicated: {:?}",
-            &check.lost[..check.lost.len().min(5)],
-            &check.duplicated[..check.duplicated.len().min(5)]
-        );
-        assert_eq!(check.unsettled, 0);
+        common::assert_exactly_once(client, &ledger, CLIENTS).await;
         (ledger.count(Fate::Acknowledged), ledger.count(Fate::Failed))
     }
 }

@@ -11,14 +11,7 @@ use crate::{ShardId, ShardView, Step};
 const RF: usize = 3;
 const V: u32 = Ring::DEFAULT_VNODES;
 
-fn desc(id: NodeId, zone: usize) -> NodeDesc {
-    NodeDesc { id, zone: format!("z{zone}"), region: "r1".to_string(), capacity: 0 }
-}
-
-/// `n` distinct random node ids.
-fn ids(n: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Vec<NodeId>> {
-    prop::collection::btree_set(any::<u64>(), n).prop_map(|s| s.into_iter().collect())
-}
+use crate::proptests::{desc, ids};
 
 /// Random ids with zones assigned round-robin over `zones` zones (balanced zones).
 fn round_robin(ids: &[NodeId], zones: usize) -> Vec<NodeDesc> {

@@ -48,3 +48,34 @@ pub fn event(user: &str, id: &str, time_ms: i64) -> client::proto::Event {
         ..Default::default()
     }
 }
+
+/// Reads every user of `ledger` (linearizable, `concurrency` at a time) and asserts that each
+/// profile counts exactly its acknowledged events: nothing lost, nothing applied twice, nothing
+/// left indeterminate. Returns each user's applied count.
+pub async fn assert_exactly_once(
+    client: &client::Client,
+    ledger: &jepsen::ledger::Ledger,
+    concurrency: usize,
+) -> std::collections::BTreeMap<String, u64> {
+    use futures::StreamExt;
+    let users: Vec<String> = ledger.users().map(String::from).collect();
+    let reads = futures::stream::iter(users)
+        .map(|u| {
+            let client = client.clone();
+            async move {
+                let p = client.get_profile(&u, false).await.unwrap();
+                (u, p.map_or(0, |p| p.events_applied))
+            }
+        })
+        .buffer_unordered(concurrency);
+    let applied: std::collections::BTreeMap<String, u64> = reads.collect().await;
+    let check = ledger.check_counts(&applied);
+    assert!(
+        check.valid(),
+        "lost: {:?}\nduplicated: {:?}",
+        &check.lost[..check.lost.len().min(5)],
+        &check.duplicated[..check.duplicated.len().min(5)]
+    );
+    assert_eq!(check.unsettled, 0);
+    applied
+}
