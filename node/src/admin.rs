@@ -20,7 +20,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> String {
-    shared.metrics.sample(&shared.multi);
+    shared.metrics.sample(&shared);
     shared.metrics.render()
 }
 

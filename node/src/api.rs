@@ -292,7 +292,7 @@ impl Traceo for Api {
         Ok(Response::new(RebalanceResponse {
             epoch: meta.epoch,
             moving: crate::status::moving(&meta),
-            planned: crate::status::planned(&meta),
+            planned: self.shared.planned(&meta).to_vec(),
         }))
     }
 }

@@ -290,7 +290,7 @@ async fn reconcile(shared: &Shared, swept: &mut bool) -> anyhow::Result<()> {
 
 pub async fn run_metrics_sampler(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
-        shared.metrics.sample(&shared.multi);
+        shared.metrics.sample(&shared);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = stop.changed() => return,

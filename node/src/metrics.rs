@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use raft::MultiRaft;
 use storage::Cf;
 
 pub struct Metrics {
@@ -121,7 +120,8 @@ impl Metrics {
     }
 
     /// Refreshes gauges that mirror Raft and RocksDB state.
-    pub fn sample(&self, multi: &MultiRaft) {
+    pub fn sample(&self, shared: &crate::shared::Shared) {
+        let multi = &shared.multi;
         let mut groups = multi.shards();
         groups.push(multi.group(raft::META_GROUP).expect("meta group"));
         // Replicas come and go: only the groups hosted now are reported.
@@ -135,7 +135,7 @@ impl Metrics {
             .set(multi.shards().iter().filter(|g| g.raft.metrics().borrow().current_leader == Some(me)).count() as i64);
         let meta = multi.meta().borrow().clone();
         self.moves_in_flight.set(meta.moving_shards().len() as i64);
-        self.moves_planned.set(crate::status::planned(&meta).len() as i64);
+        self.moves_planned.set(shared.planned(&meta).len() as i64);
         self.snapshot_bytes_sent.set(multi.pool().moves.bytes_sent() as i64);
         for id in meta.nodes.keys() {
             let l = [id.to_string()];

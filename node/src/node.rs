@@ -91,6 +91,7 @@ impl Node {
             inflight: Arc::new(Semaphore::new(config.max_inflight_proposals)),
             proposers: Default::default(),
             scoring: Arc::new(ScoringService::new(&config.scoring)?),
+            plan: Default::default(),
             metrics: Metrics::new(),
             info: info.clone(),
             config: config.clone(),

@@ -58,7 +58,7 @@ pub async fn cluster_status(shared: &Shared) -> ClusterStatusResponse {
     }
     let cluster = meta.cluster.clone().unwrap_or_default();
     let moving = moving(&meta);
-    let moves_planned = planned(&meta).len() as u32;
+    let moves_planned = shared.planned(&meta).len() as u32;
     ClusterStatusResponse {
         moving,
         moves_planned,
