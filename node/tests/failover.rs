@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use client::proto::traceo_client::TraceoClient;
 use client::proto::GetProfileRequest;
-use client::Outcome;
 use common::{event, now_ms, start_cluster};
 use jepsen::ledger::{Fate, Ledger};
 
@@ -20,18 +19,6 @@ const USERS: usize = 2_000;
 const EVENTS: usize = 24_000;
 const CLIENTS: usize = 16;
 const BATCH: usize = 25;
-
-fn record(ledger: &Mutex<Ledger>, batch: &[client::proto::Event], outcomes: &[Outcome]) {
-    let mut l = ledger.lock().unwrap();
-    for (e, o) in batch.iter().zip(outcomes) {
-        let fate = match o {
-            Outcome::Ok { .. } => Fate::Acknowledged,
-            Outcome::Failed { .. } => Fate::Failed,
-            Outcome::Indeterminate { .. } => Fate::Indeterminate,
-        };
-        l.record(&e.user_id, &e.event_id, fate);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_of_a_shard_leader_loses_nothing_acknowledged() {
@@ -55,7 +42,7 @@ async fn sigkill_of_a_shard_leader_loses_nothing_acknowledged() {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(batch) = batches.get(i) else { break };
                 let outcomes = client.ingest(batch).await.expect("valid batch");
-                record(&ledger, batch, &outcomes);
+                common::record(&ledger, batch, &outcomes);
             }
         }));
     }
@@ -102,7 +89,7 @@ async fn sigkill_of_a_shard_leader_loses_nothing_acknowledged() {
         let retry: Vec<_> = pending.iter().map(|(_, id)| by_id[id.as_str()].clone()).collect();
         for chunk in retry.chunks(BATCH) {
             let outcomes = client.ingest(chunk).await.unwrap();
-            record(&ledger, chunk, &outcomes);
+            common::record(&ledger, chunk, &outcomes);
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use client::proto::ClusterStatusResponse;
-use client::{Client, Outcome};
+use client::Client;
 use common::{event, now_ms};
 use jepsen::ledger::{Fate, Ledger};
 use node::local_cluster::{LocalCluster, LocalClusterOptions};
@@ -102,18 +102,6 @@ struct Load {
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn record(ledger: &Mutex<Ledger>, batch: &[client::proto::Event], outcomes: &[Outcome]) {
-    let mut l = ledger.lock().unwrap();
-    for (e, o) in batch.iter().zip(outcomes) {
-        let fate = match o {
-            Outcome::Ok { .. } => Fate::Acknowledged,
-            Outcome::Failed { .. } => Fate::Failed,
-            Outcome::Indeterminate { .. } => Fate::Indeterminate,
-        };
-        l.record(&e.user_id, &e.event_id, fate);
-    }
-}
-
 impl Load {
     fn start(client: &Client) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
@@ -136,7 +124,7 @@ impl Load {
                             .collect();
                         i += 1;
                         let outcomes = client.ingest(&batch).await.expect("valid batch");
-                        record(&ledger, &batch, &outcomes);
+                        common::record(&ledger, &batch, &outcomes);
                         let mut ev = events.lock().unwrap();
                         ev.extend(batch.into_iter().map(|e| (e.event_id.clone(), e)));
                         sent.fetch_add(BATCH, Ordering::Relaxed);
@@ -167,7 +155,7 @@ impl Load {
             };
             for chunk in retry.chunks(BATCH) {
                 let outcomes = client.ingest(chunk).await.unwrap();
-                record(&self.ledger, chunk, &outcomes);
+                common::record(&self.ledger, chunk, &outcomes);
             }
         }
         let ledger = std::mem::take(&mut *self.ledger.lock().unwrap());

@@ -79,3 +79,21 @@ pub async fn assert_exactly_once(
     assert_eq!(check.unsettled, 0);
     applied
 }
+
+/// Records each event's client-visible outcome in the ledger.
+pub fn record(
+    ledger: &std::sync::Mutex<jepsen::ledger::Ledger>,
+    batch: &[client::proto::Event],
+    outcomes: &[client::Outcome],
+) {
+    use jepsen::ledger::Fate;
+    let mut l = ledger.lock().unwrap();
+    for (e, o) in batch.iter().zip(outcomes) {
+        let fate = match o {
+            client::Outcome::Ok { .. } => Fate::Acknowledged,
+            client::Outcome::Failed { .. } => Fate::Failed,
+            client::Outcome::Indeterminate { .. } => Fate::Indeterminate,
+        };
+        l.record(&e.user_id, &e.event_id, fate);
+    }
+}
