@@ -12,10 +12,10 @@ use crate::channels::Channels;
 use crate::outcome::Outcome;
 use crate::proto::traceo_client::TraceoClient;
 use crate::proto::{
-    feedback_request, ClusterStatusRequest, ClusterStatusResponse, DecommissionRequest, DeployModelRequest, Event,
-    EventStatus, FeedbackRequest, FeedbackResponse, GetProfileRequest, IngestRequest, ModelAction, ModelActionRequest,
-    ModelFiles, ModelsRequest, ModelsResponse, Profile, RebalanceRequest, RebalanceResponse, ScoreRequest,
-    ScoreResponse,
+    feedback_request, AnalystOverride, ClusterStatusRequest, ClusterStatusResponse, DecommissionRequest,
+    DeployModelRequest, Event, EventStatus, FeedbackRequest, FeedbackResponse, GetProfileRequest, IngestRequest,
+    ModelAction, ModelActionRequest, ModelFiles, ModelsRequest, ModelsResponse, Profile, RebalanceRequest,
+    RebalanceResponse, ScoreRequest, ScoreResponse, SetOverrideRequest, SetOverrideResponse,
 };
 use crate::routing::Routing;
 use crate::validate::{validate_batch, InvalidField, Limits};
@@ -426,6 +426,31 @@ impl Client {
         let req = FeedbackRequest { user_id: user_id.to_string(), kind: Some(kind) };
         let what = format!("feedback for {user_id}");
         self.on_shard(self.shard_of(user_id), &what, |mut c, req| async move { c.feedback(req).await }, req).await
+    }
+
+    /// Writes `user_id`'s override register (`value: None` clears it). With `expected:
+    /// Some(e)` it is a compare-and-set: written only if the register holds `e` (`Some(None)`:
+    /// only if no override is set); otherwise `applied` is false and `current` says what it holds.
+    ///
+    /// Retried (on the shard leader) until `deadline` with one random write id, so the write
+    /// takes effect at most once even when an attempt's answer is lost. An error after a timed-out
+    /// attempt is indeterminate: the write may or may not have been applied.
+    pub async fn set_override(
+        &self,
+        user_id: &str,
+        value: Option<AnalystOverride>,
+        expected: Option<Option<AnalystOverride>>,
+    ) -> Result<SetOverrideResponse, ClientError> {
+        let write_id = format!("{:032x}", rand::thread_rng().gen::<u128>());
+        let req = SetOverrideRequest {
+            user_id: user_id.to_string(),
+            write_id,
+            value,
+            compare: expected.is_some(),
+            expected: expected.flatten(),
+        };
+        let what = format!("override for {user_id}");
+        self.on_shard(self.shard_of(user_id), &what, |mut c, req| async move { c.set_override(req).await }, req).await
     }
 
     /// Deploys a model bundle to the cluster (live, or as the shadow candidate). Answers once the

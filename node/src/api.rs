@@ -10,7 +10,7 @@ use client::proto::{
     ClusterStatusRequest, ClusterStatusResponse, DecommissionRequest, DecommissionResponse, DeployModelRequest, Event,
     EventResult, EventStatus, FeedbackRequest, FeedbackResponse, GetProfileRequest, GetProfileResponse, IngestRequest,
     IngestResponse, JoinRequest, JoinResponse, ModelActionRequest, ModelsRequest, ModelsResponse, RebalanceRequest,
-    RebalanceResponse, ScoreRequest, ScoreResponse,
+    RebalanceResponse, ScoreRequest, ScoreResponse, SetOverrideRequest, SetOverrideResponse,
 };
 use client::LEADER_ADDR_HEADER;
 use openraft::error::{CheckIsLeaderError, RaftError};
@@ -19,10 +19,13 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::api_models;
-use crate::convert::{event_from_proto, feedback_from_proto, profile_to_proto};
+use crate::convert::{
+    event_from_proto, feedback_from_proto, override_to_proto, override_write_from_proto, profile_to_proto,
+};
 use crate::proposer::Proposed;
 use crate::shared::{now_ms, Shared};
 use crate::status::cluster_status;
+use scoring::OverrideOutcome;
 
 #[derive(Clone)]
 pub struct Api {
@@ -57,6 +60,29 @@ pub(crate) fn not_leader(what: &str, leader: Option<(u64, NodeInfo)>) -> Status 
 impl Api {
     /// The shard of `user_id` and its local replica, or FAILED_PRECONDITION pointing at a node
     /// that has one.
+    fn check_user_id(&self, user_id: &str) -> Result<(), Status> {
+        if user_id.is_empty() || user_id.len() > self.shared.limits.max_id_bytes {
+            return Err(Status::invalid_argument(format!(
+                "field `user_id`: must be 1-{} bytes",
+                self.shared.limits.max_id_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Proposes `cmd` to `user_id`'s shard on this node (its leader) and waits, bounded by the
+    /// request timeout, for the applied result. Not the leader: FAILED_PRECONDITION with the
+    /// leader's address; no answer in time: UNAVAILABLE (it may still be applied).
+    async fn user_write(&self, user_id: &str, cmd: Command) -> Result<(u32, CommandResult), Status> {
+        let (shard, group) = self.local_shard(user_id)?;
+        let timeout = Duration::from_millis(self.shared.config.request_timeout_ms);
+        let what = format!("shard {shard}");
+        match tokio::time::timeout(timeout, api_models::raft_write(&group.raft, &what, cmd)).await {
+            Ok(result) => result.map(|r| (shard, r)),
+            Err(_) => Err(Status::unavailable(format!("{what}: not committed within {timeout:?}"))),
+        }
+    }
+
     fn local_shard(&self, user_id: &str) -> Result<(u32, raft::GroupHandle), Status> {
         let shards = self.shared.multi.meta().borrow().shards();
         if shards == 0 {
@@ -174,9 +200,7 @@ impl Traceo for Api {
     async fn get_profile(&self, request: Request<GetProfileRequest>) -> Result<Response<GetProfileResponse>, Status> {
         let started = Instant::now();
         let req = request.into_inner();
-        if req.user_id.is_empty() || req.user_id.len() > self.shared.limits.max_id_bytes {
-            return Err(Status::invalid_argument("field `user_id`: must be 1-128 bytes"));
-        }
+        self.check_user_id(&req.user_id)?;
         // The planted bug (a test-only build feature, see docs/JEPSEN.md): every read is served
         // from the local replica without a read index, as if `stale_ok` were always set.
         let stale_ok = req.stale_ok || cfg!(feature = "planted-stale-read");
@@ -225,22 +249,37 @@ impl Traceo for Api {
     #[instrument(skip_all, fields(user = %request.get_ref().user_id))]
     async fn feedback(&self, request: Request<FeedbackRequest>) -> Result<Response<FeedbackResponse>, Status> {
         let req = request.into_inner();
-        if req.user_id.is_empty() || req.user_id.len() > self.shared.limits.max_id_bytes {
-            return Err(Status::invalid_argument("field `user_id`: must be 1-128 bytes"));
-        }
+        self.check_user_id(&req.user_id)?;
         let feedback = feedback_from_proto(req.kind, now_ms()).map_err(Status::invalid_argument)?;
-        let (shard, group) = self.local_shard(&req.user_id)?;
         let cmd = Command::Feedback { user_id: req.user_id.clone(), feedback };
-        let timeout = Duration::from_millis(self.shared.config.request_timeout_ms);
-        let what = format!("shard {shard}");
-        match tokio::time::timeout(timeout, api_models::raft_write(&group.raft, &what, cmd)).await {
-            Ok(Ok(CommandResult::FeedbackApplied)) => {
+        match self.user_write(&req.user_id, cmd).await? {
+            (shard, CommandResult::FeedbackApplied) => {
                 tracing::info!(user = %req.user_id, shard, "feedback recorded");
                 Ok(Response::new(FeedbackResponse { shard, served_by: self.shared.multi.node_id() }))
             }
-            Ok(Ok(other)) => Err(Status::internal(format!("unexpected result {other:?}"))),
-            Ok(Err(status)) => Err(status),
-            Err(_) => Err(Status::unavailable(format!("{what}: not committed within {timeout:?}"))),
+            (_, other) => Err(Status::internal(format!("unexpected result {other:?}"))),
+        }
+    }
+
+    #[instrument(skip_all, fields(user = %request.get_ref().user_id))]
+    async fn set_override(
+        &self,
+        request: Request<SetOverrideRequest>,
+    ) -> Result<Response<SetOverrideResponse>, Status> {
+        let req = request.into_inner();
+        self.check_user_id(&req.user_id)?;
+        let user_id = req.user_id.clone();
+        let write = override_write_from_proto(req).map_err(Status::invalid_argument)?;
+        let served_by = self.shared.multi.node_id();
+        match self.user_write(&user_id, Command::SetOverride { user_id: user_id.clone(), write }).await? {
+            (shard, CommandResult::Override(OverrideOutcome::Applied)) => {
+                Ok(Response::new(SetOverrideResponse { applied: true, current: None, shard, served_by }))
+            }
+            (shard, CommandResult::Override(OverrideOutcome::Mismatch { current })) => {
+                let current = current.as_ref().map(override_to_proto);
+                Ok(Response::new(SetOverrideResponse { applied: false, current, shard, served_by }))
+            }
+            (_, other) => Err(Status::internal(format!("unexpected result {other:?}"))),
         }
     }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use client::proto;
+use scoring::scorer::Action;
 use scoring::{Event, EventKind, Geo, Outcome, Profile};
 
 pub fn kind_from_proto(k: i32) -> Option<EventKind> {
@@ -131,7 +132,43 @@ pub fn profile_to_proto(p: &Profile) -> proto::Profile {
         compromised_marked_at_ms: p.compromised.as_ref().map_or(0, |c| c.marked_at_ms),
         marked_malicious: p.marked_malicious,
         marked_benign: p.marked_benign,
+        analyst_override: p.analyst_override.as_ref().map(override_to_proto),
     }
+}
+
+pub fn action_to_proto(a: Action) -> proto::Action {
+    match a {
+        Action::Allow => proto::Action::Allow,
+        Action::Challenge => proto::Action::Challenge,
+        Action::Block => proto::Action::Block,
+    }
+}
+
+pub fn override_to_proto(o: &scoring::Override) -> proto::AnalystOverride {
+    proto::AnalystOverride { action: action_to_proto(o.action) as i32, note: o.note.clone() }
+}
+
+fn override_from_proto(o: proto::AnalystOverride, field: &str) -> Result<scoring::Override, String> {
+    let action = match proto::Action::try_from(o.action) {
+        Ok(proto::Action::Allow) => Action::Allow,
+        Ok(proto::Action::Challenge) => Action::Challenge,
+        Ok(proto::Action::Block) => Action::Block,
+        _ => return Err(format!("{field}.action: {} is not ALLOW, CHALLENGE or BLOCK", o.action)),
+    };
+    Ok(scoring::Override { action, note: o.note })
+}
+
+/// An override write from its request form; the error names the field.
+pub fn override_write_from_proto(r: proto::SetOverrideRequest) -> Result<scoring::OverrideWrite, String> {
+    let value = r.value.map(|v| override_from_proto(v, "value")).transpose()?;
+    let expected = match (r.compare, r.expected) {
+        (false, Some(_)) => return Err("expected: given without compare".into()),
+        (false, None) => None,
+        (true, e) => Some(e.map(|e| override_from_proto(e, "expected")).transpose()?),
+    };
+    let write = scoring::OverrideWrite { write_id: r.write_id, value, expected };
+    write.validate()?;
+    Ok(write)
 }
 
 /// An analyst's feedback from its request form; `now_ms` stamps a mark. The error names the field.

@@ -18,7 +18,7 @@ use raft::model_registry::{ModelRegistry, MAX_STORED_MODELS};
 use client::proto;
 use scoring::detectors::{detect, RuleConfig};
 use scoring::features::{Observation, N_FEATURES};
-use scoring::scorer::{combined_score, verdict, Action, ModelBundle, ModelOutputs, ModelSet, Policy, Verdict};
+use scoring::scorer::{combined_score, verdict, ModelBundle, ModelOutputs, ModelSet, Policy, Verdict};
 use tokio::sync::Semaphore;
 
 use crate::config::ScoringConfig;
@@ -197,7 +197,8 @@ impl ScoringService {
                 combined_score(Some(set), scoring::detectors::points(&reasons), Some(&out[i])).round() as u32
             });
             let live_set = live_out.as_ref().and(live.as_deref());
-            let v = verdict(live_set, reasons, live_out.as_ref().map(|out| &out[i]), &self.policy);
+            let mut v = verdict(live_set, reasons, live_out.as_ref().map(|out| &out[i]), &self.policy);
+            scoring::analyst_override::apply(&mut v, o.analyst_override.as_ref());
             let mut p = verdict_to_proto(&v);
             if let Some(s) = shadow_score {
                 p.shadow_score = Some(s);
@@ -212,11 +213,7 @@ impl ScoringService {
 pub fn verdict_to_proto(v: &Verdict) -> proto::Verdict {
     proto::Verdict {
         score: u32::from(v.score),
-        action: match v.action {
-            Action::Allow => proto::Action::Allow,
-            Action::Challenge => proto::Action::Challenge,
-            Action::Block => proto::Action::Block,
-        } as i32,
+        action: crate::convert::action_to_proto(v.action) as i32,
         require_mfa: v.require_mfa,
         reasons: v
             .reasons

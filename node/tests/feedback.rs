@@ -75,3 +75,54 @@ async fn feedback_changes_later_scores() {
     let err = client.feedback("bob", Kind::MarkEvent(MarkEvent::default())).await.unwrap_err().to_string();
     assert!(err.contains("event_id"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_is_a_compare_and_set_register_that_verdicts_follow() {
+    use client::proto::{Action, AnalystOverride};
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (_cluster, client) = start_cluster(dir.path(), 3, 4, 3).await;
+    let now = now_ms();
+    let history: Vec<Event> = (0..30)
+        .map(|i| Event { asn: Some(64_500), ..event("eve", &format!("h{i}"), now - 48 * HOUR - (29 - i) * 12 * HOUR) })
+        .collect();
+    client.ingest(&history).await.unwrap();
+    let before = client.score(&berlin("eve", "probe-1", now)).await.unwrap().verdict.unwrap();
+    assert_ne!(before.action, Action::Allow as i32, "a new country and device are not allowed: {before:?}");
+    let ov = |action: Action, note: &str| AnalystOverride { action: action as i32, note: note.into() };
+
+    tracing::info!("--- set only if none: allow");
+    let r = client.set_override("eve", Some(ov(Action::Allow, "travelling, INC-7")), Some(None)).await.unwrap();
+    assert!(r.applied, "{r:?}");
+    let allowed = client.score(&berlin("eve", "probe-2", now)).await.unwrap().verdict.unwrap();
+    assert_eq!((allowed.action, allowed.score), (Action::Allow as i32, before.score), "{allowed:?}");
+    assert_eq!(codes(&allowed)[0], "analyst_override");
+    let profile = client.get_profile("eve", false).await.unwrap().unwrap();
+    assert_eq!(profile.analyst_override, Some(ov(Action::Allow, "travelling, INC-7")));
+    assert_eq!(profile.events_applied, 30, "an override is not an event");
+
+    tracing::info!("--- compare-and-set: a stale expectation changes nothing");
+    let r = client.set_override("eve", Some(ov(Action::Block, "x")), Some(None)).await.unwrap();
+    assert!(!r.applied);
+    assert_eq!(r.current, Some(ov(Action::Allow, "travelling, INC-7")));
+    let expected = Some(Some(ov(Action::Allow, "travelling, INC-7")));
+    let r = client.set_override("eve", Some(ov(Action::Block, "stolen laptop, INC-9")), expected).await.unwrap();
+    assert!(r.applied, "{r:?}");
+    let out = client.ingest(&[berlin("eve", "e-1", now)]).await.unwrap();
+    let client::Outcome::Ok { verdict: Some(v), .. } = &out[0] else { panic!("{:?}", out[0]) };
+    assert_eq!((v.action, v.require_mfa), (Action::Block as i32, true), "{v:?}");
+    assert!(v.reasons[0].evidence.contains("stolen laptop, INC-9"), "{v:?}");
+
+    tracing::info!("--- clear");
+    assert!(client.set_override("eve", None, None).await.unwrap().applied);
+    assert_eq!(client.get_profile("eve", false).await.unwrap().unwrap().analyst_override, None);
+    let after = client.score(&berlin("eve", "probe-3", now)).await.unwrap().verdict.unwrap();
+    assert!(!codes(&after).contains(&"analyst_override"), "{after:?}");
+
+    tracing::info!("--- bad writes name the field and write nothing");
+    let err = client.set_override("eve", Some(ov(Action::Block, "")), None).await.unwrap_err().to_string();
+    assert!(err.contains("value.note"), "{err}");
+    let err = client.set_override("eve", Some(ov(Action::Unspecified, "n")), None).await.unwrap_err().to_string();
+    assert!(err.contains("value.action"), "{err}");
+    assert_eq!(client.get_profile("eve", false).await.unwrap().unwrap().analyst_override, None);
+}

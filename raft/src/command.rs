@@ -16,6 +16,8 @@ pub enum Command {
     /// An analyst's feedback about a user of this shard, folded into the profile (created if the
     /// user has no events yet, so a device can be trusted before first use).
     Feedback { user_id: String, feedback: scoring::Feedback },
+    /// A write of a user's override register (compare-and-set, idempotent by write id).
+    SetOverride { user_id: String, write: scoring::OverrideWrite },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,6 +67,8 @@ pub enum CommandResult {
     },
     /// Feedback folded into the user's profile.
     FeedbackApplied,
+    /// What an override write did.
+    Override(scoring::OverrideOutcome),
     /// A node state change or a members report was recorded.
     Recorded,
     /// A meta command that was applied as a no-op, with the reason.

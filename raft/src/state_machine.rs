@@ -287,6 +287,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         CommandResult::FeedbackApplied
                     }
                 }
+                EntryPayload::Normal(Command::SetOverride { user_id, write }) => {
+                    if meta.is_some() {
+                        CommandResult::Rejected("override proposed to the meta group".into())
+                    } else {
+                        self.load_profile(&mut profiles, &user_id)?;
+                        let profile = profiles.get_mut(&user_id).expect("loaded above");
+                        CommandResult::Override(profile.write_override(&write))
+                    }
+                }
                 EntryPayload::Normal(Command::Meta(cmd)) => match meta.as_mut() {
                     Some(state) => {
                         let before: Vec<String> = state.models.stored.iter().map(|m| m.version.clone()).collect();

@@ -33,6 +33,7 @@ fn base() -> Observation {
         minutes_since_privilege: None,
         source_failed_users: 0,
         compromised: None,
+        analyst_override: None,
     }
 }
 

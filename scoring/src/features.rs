@@ -100,6 +100,8 @@ pub struct Observation {
     pub source_failed_users: u32,
     /// The analyst's malicious mark in force for this event (not a model input).
     pub compromised: Option<CompromiseMark>,
+    /// The analyst's override in force (not a model input; applied to the verdict).
+    pub analyst_override: Option<crate::Override>,
 }
 
 /// How long after an analyst's malicious mark the user's events count as compromised. Events
@@ -207,6 +209,7 @@ impl Observation {
             },
             source_failed_users,
             compromised,
+            analyst_override: p.analyst_override.clone(),
         }
     }
 

@@ -10,6 +10,9 @@
 //! - [`feedback`]: analysts' [`Feedback`], folded by [`Profile::apply_feedback`] and honoured by
 //!   [`features`] (trusted devices and countries are never new) and [`detectors`] (a malicious mark).
 //!
+//! - [`analyst_override`]: an analyst's per-user [`Override`] of the verdict's action, a register
+//!   written with compare-and-set and idempotent retries ([`Profile::write_override`]).
+//!
 //! Later it will also hold feature extraction, rule detectors and the ONNX models.
 //!
 //! Input validation of events is not here: it belongs to the public API (`client::validate`), run
@@ -19,6 +22,7 @@
 //! What it must not do: no I/O of any kind — no files, no network, no storage, no clocks (callers
 //! pass `now_ms`), no global or unseeded randomness. It is a leaf crate that other crates call.
 
+pub mod analyst_override;
 pub mod attacks;
 pub mod bounded;
 pub mod calendar;
@@ -40,6 +44,7 @@ pub mod replay;
 pub mod scorer;
 mod session;
 
+pub use analyst_override::{Override, OverrideOutcome, OverrideWrite};
 pub use bounded::{BoundedSet, SeenEntry};
 pub use event::{Event, EventKind, Geo, Outcome, UnknownEventKind};
 pub use feedback::Feedback;

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analyst_override::{Override, OverrideOutcome, OverrideWrite, RECENT_WRITES};
 use crate::bounded::BoundedSet;
 use crate::calendar::{hour_of_week, MS_PER_DAY, MS_PER_HOUR};
 use crate::detmath::{exp2_neg, log2, powi_u64};
@@ -200,6 +201,11 @@ pub struct Profile {
     /// Feedback verdicts applied (each feedback entry is applied once by the caller).
     pub marked_malicious: u32,
     pub marked_benign: u32,
+    /// The analyst's override of the verdicts' action ([`crate::analyst_override`]).
+    pub analyst_override: Option<Override>,
+    /// Ids of the last [`RECENT_WRITES`] override writes applied, oldest first (retries of
+    /// them answer `Applied` without applying again).
+    pub override_writes: VecDeque<String>,
 }
 
 /// Records `key` as trusted, newer than everything already in `set` (the order of trust is its
@@ -322,6 +328,26 @@ impl Profile {
             Feedback::TrustDevice { device_id } => trust(&mut self.trusted_devices, device_id),
             Feedback::TrustCountry { country } => trust(&mut self.trusted_countries, country),
         }
+    }
+
+    /// Applies one write of the override register (see [`crate::analyst_override`]).
+    /// Deterministic; touches only the override fields. A write id applied before answers
+    /// `Applied` and changes nothing; a compare that fails changes nothing.
+    pub fn write_override(&mut self, w: &OverrideWrite) -> OverrideOutcome {
+        if self.override_writes.iter().any(|id| *id == w.write_id) {
+            return OverrideOutcome::Applied;
+        }
+        if let Some(expected) = &w.expected {
+            if *expected != self.analyst_override {
+                return OverrideOutcome::Mismatch { current: self.analyst_override.clone() };
+            }
+        }
+        self.analyst_override.clone_from(&w.value);
+        if self.override_writes.len() >= RECENT_WRITES {
+            self.override_writes.pop_front();
+        }
+        self.override_writes.push_back(w.write_id.clone());
+        OverrideOutcome::Applied
     }
 
     /// Adds weight 1 at `t`'s bin. Decay only runs forwards: a later event decays the histogram

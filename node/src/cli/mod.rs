@@ -14,6 +14,7 @@ mod load;
 mod membership_cmd;
 mod model_cmd;
 mod node_cmd;
+mod override_cmd;
 pub mod roc_plot;
 
 use std::time::Duration;
@@ -62,6 +63,9 @@ pub enum Commands {
     },
     /// Record an analyst's feedback (mark an event, trust a device or country) for a user.
     Feedback(feedback_cmd::FeedbackArgs),
+    /// Override a user's verdicts with a fixed action (allow, challenge, block), or clear it;
+    /// --if-none / --if-note make it a compare-and-set.
+    Override(override_cmd::OverrideArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Eval(a) => eval::run(a),
         Commands::Model { command } => model_cmd::run(command).await,
         Commands::Feedback(a) => feedback_cmd::run(a).await,
+        Commands::Override(a) => override_cmd::run(a).await,
     }
 }
 
