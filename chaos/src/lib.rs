@@ -2,9 +2,11 @@
 //!
 //! This crate owns the nemeses: the faults done to processes and to the network between them.
 //! Process faults ([`process`]: kill -9, pause and resume by pid) and network faults between
-//! processes in their own network namespaces ([`netns`]: partitions, latency, loss). Clock
-//! skew is libfaketime in the node's environment (set up by `traceo-jepsen`); membership
-//! nemeses are not built yet. It must never be a dependency of a production crate.
+//! processes in their own network namespaces ([`netns`]: partitions, latency, loss), or, without
+//! root, through a mesh of fault-injecting TCP proxies between them ([`proxy`], same faults). Clock
+//! skew is libfaketime in the node's environment, and membership changes go through the public
+//! API (both set up by `traceo-jepsen`). It must never be a dependency of a production crate.
 
 pub mod netns;
 pub mod process;
+pub mod proxy;
