@@ -20,7 +20,7 @@
 //!
 //! Jitter and loss are drawn from a generator seeded by [`ProxyMesh::start`] (one stream per
 //! pair, connection and direction), so the choices are reproducible; timing, and so chunk
-//! boundaries, are not. Each direction buffers at most a bounded queue of chunks, so a slow link
+//! boundaries, are not. Each direction holds at most 4 MiB read but not yet written, so a slow link
 //! applies back-pressure. Half-closes are not proxied: when one side ends, the bytes it sent are
 //! delivered and then both connections are closed. Dropping the mesh aborts every listener and
 //! pump, which closes their sockets.
@@ -38,14 +38,16 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// Largest chunk a pump reads at once.
 const CHUNK: usize = 64 * 1024;
-/// Chunks in flight per direction (read but not yet written).
-const QUEUE: usize = 16;
+/// Bytes in flight per direction (read but not yet written). Bounded in bytes, not chunks: a
+/// delayed link carries as many small messages (heartbeats of many groups) as fit, like a real
+/// link's bandwidth-delay product, while a bulk sender still meets back-pressure.
+const IN_FLIGHT_BYTES: usize = 4 << 20;
 /// How long a "lost" chunk is held, as TCP would wait to retransmit it.
 const RTO_MS: u64 = 200;
 
@@ -281,7 +283,8 @@ async fn pump(
     mut rng: ChaCha8Rng,
     bytes: &AtomicU64,
 ) {
-    let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Instant)>(QUEUE);
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Vec<u8>, Instant, OwnedSemaphorePermit)>();
+    let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
     let mut read_fault = fault.clone();
     let reader = async move {
         let mut buf = vec![0; CHUNK];
@@ -291,14 +294,16 @@ async fn pump(
                 Ok(n) => n,
             };
             let due = Instant::now() + read_fault.borrow().delay(&mut rng);
-            if tx.send((buf[..n].to_vec(), due)).await.is_err() {
+            // Released once the chunk is written (CHUNK is far below the budget).
+            let Ok(permit) = budget.clone().acquire_many_owned(n as u32).await else { return };
+            if tx.send((buf[..n].to_vec(), due, permit)).is_err() {
                 return;
             }
         }
     };
     let mut write_fault = fault;
     let writer = async move {
-        while let Some((chunk, due)) = rx.recv().await {
+        while let Some((chunk, due, _permit)) = rx.recv().await {
             if due > Instant::now() {
                 tokio::time::sleep_until(due).await;
             }

@@ -1,6 +1,7 @@
 //! Node configuration: defaults, then a TOML file, then `TRACEO_*` environment variables, then
 //! command-line flags (the last one wins). [`NodeConfig::validate`] names the offending setting.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,9 @@ pub struct NodeConfig {
     pub admin_addr: String,
     /// Addresses of existing nodes to join. Empty: this node founds a new cluster.
     pub join: Vec<String>,
+    /// For fault-injection tests: dial these peer addresses (keys) through other addresses
+    /// (values, a fault-injecting proxy). Empty in production.
+    pub dial_via: BTreeMap<String, String>,
     pub zone: String,
     pub region: String,
     /// Relative capacity (100 = a standard node): the node's share of replicas scales with it.
@@ -97,6 +101,7 @@ impl Default for NodeConfig {
             advertise_addr: None,
             admin_addr: "127.0.0.1:7401".into(),
             join: Vec::new(),
+            dial_via: BTreeMap::new(),
             zone: "zone-a".into(),
             region: "local".into(),
             capacity: 100,
@@ -170,6 +175,11 @@ impl NodeConfig {
         for j in &self.join {
             if !j.contains(':') || j.ends_with(':') {
                 return bad("join", format!("{j:?} is not host:port"));
+            }
+        }
+        for (peer, via) in &self.dial_via {
+            if peer.parse::<SocketAddr>().is_err() || via.parse::<SocketAddr>().is_err() {
+                return bad("dial_via", format!("{peer:?} = {via:?}: both must be IP:port addresses"));
             }
         }
         for (name, value) in [("zone", &self.zone), ("region", &self.region)] {
@@ -258,6 +268,8 @@ mod tests {
             "election_timeout_min_ms"
         );
         assert_eq!(setting(NodeConfig { join: vec!["host".into()], ..Default::default() }), "join");
+        let via = BTreeMap::from([("127.0.0.1:7400".to_string(), "proxy".to_string())]);
+        assert_eq!(setting(NodeConfig { dial_via: via, ..Default::default() }), "dial_via");
         assert_eq!(setting(NodeConfig { zone: "a b".into(), ..Default::default() }), "zone");
         assert_eq!(setting(NodeConfig { memtable_mb: 512, ..Default::default() }), "memtable_mb");
         assert_eq!(setting(NodeConfig { dead_node_after_secs: 1, ..Default::default() }), "dead_node_after_secs");

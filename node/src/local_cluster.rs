@@ -76,6 +76,14 @@ fn free_port() -> anyhow::Result<u16> {
 impl LocalCluster {
     /// Starts every node: the first founds the cluster, the others join it.
     pub fn start(opts: LocalClusterOptions) -> anyhow::Result<LocalCluster> {
+        let mut cluster = LocalCluster::create(opts)?;
+        cluster.spawn_all()?;
+        Ok(cluster)
+    }
+
+    /// Assigns every node its addresses and arguments without starting any (so a test can set
+    /// up something that needs the addresses first, then [`LocalCluster::spawn_all`]).
+    pub fn create(opts: LocalClusterOptions) -> anyhow::Result<LocalCluster> {
         anyhow::ensure!(opts.nodes >= 1, "a cluster needs at least one node");
         std::fs::create_dir_all(&opts.dir)?;
         let mut nodes = Vec::new();
@@ -90,11 +98,20 @@ impl LocalCluster {
             }
             nodes.push(node);
         }
-        let mut cluster = LocalCluster { opts, nodes };
-        for i in 0..cluster.nodes.len() {
-            cluster.spawn(i)?;
+        Ok(LocalCluster { opts, nodes })
+    }
+
+    /// Starts every node created by [`LocalCluster::create`].
+    pub fn spawn_all(&mut self) -> anyhow::Result<()> {
+        for i in 0..self.nodes.len() {
+            self.spawn(i)?;
         }
-        Ok(cluster)
+        Ok(())
+    }
+
+    /// Adds `traceo node` arguments for node `i`, from its next start on.
+    pub fn add_args(&mut self, i: usize, args: impl IntoIterator<Item = String>) {
+        self.nodes[i].args.extend(args);
     }
 
     /// Starts one more node (plain, on 127.0.0.1) that joins the cluster; returns its index.

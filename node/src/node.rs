@@ -74,6 +74,7 @@ impl Node {
             snapshot_after_entries: config.snapshot_after_entries,
             keep_entries_after_snapshot: config.keep_entries_after_snapshot,
             profile_cache_entries: config.profile_cache_entries,
+            dial_via: config.dial_via.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             ..RaftOptions::default()
         };
         let multi = MultiRaft::start(node_id, engine.clone(), &raft_opts).await?;

@@ -34,6 +34,9 @@ pub struct RaftOptions {
     pub source_window_addresses: usize,
     /// Injected faults on this node's outgoing peer messages (in-process tests only).
     pub net_faults: Option<Arc<NetFaults>>,
+    /// Peer addresses dialled through another address (a fault-injecting proxy in tests):
+    /// `peer address -> address to dial instead`. Empty in production.
+    pub dial_via: HashMap<String, String>,
 }
 
 /// Failed logins per source address are counted over the last hour of event time.
@@ -50,6 +53,7 @@ impl Default for RaftOptions {
             profile_cache_entries: 32_768,
             source_window_addresses: 100_000,
             net_faults: None,
+            dial_via: HashMap::new(),
         }
     }
 }
@@ -101,7 +105,7 @@ impl MultiRaft {
     pub async fn start(node_id: NodeId, engine: Arc<Engine>, opts: &RaftOptions) -> anyhow::Result<Arc<MultiRaft>> {
         let config = Arc::new(opts.openraft_config()?);
         let flusher = Flusher::start(engine.clone());
-        let pool = ChannelPool::with_faults(node_id, opts.net_faults.clone());
+        let pool = ChannelPool::with_faults(node_id, opts.net_faults.clone()).dialling_via(opts.dial_via.clone());
         let (sm, meta_rx) = StateMachine::meta(engine.clone(), META_GROUP)?;
         let log = LogStore::new(engine.clone(), META_GROUP, flusher.clone());
         let net = PeerNetworkFactory { group: META_GROUP, pool: pool.clone() };

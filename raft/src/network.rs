@@ -38,12 +38,25 @@ pub struct ChannelPool {
     pub moves: Arc<MoveLimiter>,
     /// Injected faults (tests), applied to messages from `node`.
     faults: Option<(NodeId, Arc<NetFaults>)>,
+    /// Peer address -> the address actually dialled (a fault-injecting proxy, in tests).
+    via: Arc<HashMap<String, String>>,
 }
 
 impl ChannelPool {
     /// A pool whose messages from `node` pass through `faults` (if any).
     pub fn with_faults(node: NodeId, faults: Option<Arc<NetFaults>>) -> ChannelPool {
-        ChannelPool { channels: Default::default(), moves: Default::default(), faults: faults.map(|f| (node, f)) }
+        ChannelPool {
+            channels: Default::default(),
+            moves: Default::default(),
+            faults: faults.map(|f| (node, f)),
+            via: Default::default(),
+        }
+    }
+
+    /// The same pool, dialling each peer address in `via` through its mapped address instead.
+    pub fn dialling_via(mut self, via: HashMap<String, String>) -> ChannelPool {
+        self.via = Arc::new(via);
+        self
     }
 
     pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
@@ -51,7 +64,8 @@ impl ChannelPool {
         if let Some(ch) = map.get(addr) {
             return Ok(ch.clone());
         }
-        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+        let dial = self.via.get(addr).map_or(addr, String::as_str);
+        let ch = Endpoint::from_shared(format!("http://{dial}"))?
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))

@@ -27,6 +27,9 @@ pub struct NodeArgs {
     /// Join the cluster of these nodes (comma-separated host:port) instead of founding one.
     #[arg(long, env = "TRACEO_JOIN", value_delimiter = ',')]
     pub join: Vec<String>,
+    /// For fault-injection tests: reach peer PEER through VIA (a proxy), repeatable.
+    #[arg(long, value_name = "PEER=VIA", value_parser = parse_dial_via)]
+    pub dial_via: Vec<(String, String)>,
     /// Zone label; shard replicas are spread over zones.
     #[arg(long, env = "TRACEO_ZONE")]
     pub zone: Option<String>,
@@ -52,7 +55,8 @@ pub struct NodeArgs {
     /// Profiles cached decoded in memory, all shards together [default: 32768].
     #[arg(long, env = "TRACEO_PROFILE_CACHE_ENTRIES")]
     pub profile_cache_entries: Option<usize>,
-    /// Raft heartbeat interval [default: 250].
+    /// Raft heartbeat interval [default: 250]. Also every append's timeout (openraft 0.9): it must
+    /// exceed the slowest round trip between replicas, or their shards stall (docs/JEPSEN.md).
     #[arg(long, env = "TRACEO_HEARTBEAT_MS")]
     pub heartbeat_ms: Option<u64>,
     /// Raft election timeout, lower bound [default: 1000].
@@ -132,9 +136,16 @@ impl NodeArgs {
         if !self.join.is_empty() {
             c.join = self.join.clone();
         }
+        c.dial_via.extend(self.dial_via.iter().cloned());
         c.validate()?;
         Ok(c)
     }
+}
+
+fn parse_dial_via(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(peer, via)| (peer.to_owned(), via.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not PEER=VIA"))
 }
 
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {

@@ -5,8 +5,10 @@
 //! --rate 200 --seed 7 --out DIR` exits 0 only when every checker says valid.
 
 mod nemesis;
+mod net;
 mod plots;
 mod recorder;
+mod register;
 mod report;
 mod runner;
 mod workload;
@@ -45,12 +47,14 @@ struct RunArgs {
     /// Shards of the cluster (RF 3).
     #[arg(long, default_value_t = 8)]
     shards: u32,
-    /// The workload: list-append (appends of unique ids to hot users, linearizable reads).
+    /// The workload: list-append (appends of unique ids to hot users, linearizable reads of the
+    /// ids in order) or register (each user's analyst override written, compare-and-set and
+    /// read; checked for linearizability).
     #[arg(long, default_value = "list-append")]
     workload: String,
-    /// Faults, comma-separated: kill (SIGKILL and restart a minority), pause (SIGSTOP/SIGCONT a
-    /// minority, or a shard leader), partition (network namespaces: needs root), latency (delay
-    /// and loss on a minority's links: needs root), clock (libfaketime: a minority's clocks jump
+    /// Faults, comma-separated: kill (SIGKILL and restart a minority, or a shard leader), pause
+    /// (SIGSTOP/SIGCONT a minority), partition (cut links: isolate, split, bridge, random
+    /// pairs; see --net), latency (delay and loss on a minority's links; see --net), clock (libfaketime: a minority's clocks jump
     /// by up to ±60 s), member (a node joins, then is decommissioned: replicas move both ways
     /// under load; not with partition, latency or clock). Empty: no faults.
     #[arg(long, value_delimiter = ',', default_value = "kill,pause")]
@@ -64,7 +68,8 @@ struct RunArgs {
     /// Concurrent workers (each with at most one operation outstanding).
     #[arg(long, default_value_t = 10)]
     concurrency: usize,
-    /// Keys (users) appended to at once; each retires after 60 appends.
+    /// Keys (users) written at once; each retires after 60 appends (list-append) or 40 writes
+    /// (register).
     #[arg(long, default_value_t = 5)]
     hot_keys: usize,
     /// Fraction of operations that are reads.
@@ -76,6 +81,12 @@ struct RunArgs {
     /// How long the cluster runs healed between faults.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     heal: Duration,
+    /// How partition and latency break the network: netns (each node in its own network
+    /// namespace; needs root, latency needs the kernel's netem), proxy (each node dials every
+    /// peer through a fault-injecting TCP proxy in this process; no privileges), or auto
+    /// (netns where it works, else proxy).
+    #[arg(long, default_value = "auto")]
+    net: String,
     /// Seed of the workload's and the nemesis' choices.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -102,10 +113,19 @@ impl RunArgs {
             return serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
         }
         anyhow::ensure!(self.nodes >= 3, "--nodes: at least 3 (RF 3)");
-        anyhow::ensure!(self.workload == "list-append", "--workload: {:?} is not built (list-append)", self.workload);
+        anyhow::ensure!(
+            ["list-append", "register"].contains(&self.workload.as_str()),
+            "--workload: {:?} is not one of list-append, register",
+            self.workload
+        );
         anyhow::ensure!(self.rate > 0.0, "--rate: must be positive");
         anyhow::ensure!((0.0..=1.0).contains(&self.read_fraction), "--read-fraction: must be within 0..=1");
         anyhow::ensure!(self.concurrency >= 1, "--concurrency: at least 1");
+        anyhow::ensure!(
+            ["auto", "netns", "proxy"].contains(&self.net.as_str()),
+            "--net: {:?} is not one of auto, netns, proxy",
+            self.net
+        );
         let nemesis: Vec<String> = self.nemesis.iter().filter(|n| !n.is_empty()).cloned().collect();
         for n in &nemesis {
             n.parse::<nemesis::Fault>().map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
@@ -123,6 +143,7 @@ impl RunArgs {
             fault_s: self.fault.as_secs_f64(),
             heal_s: self.heal.as_secs_f64(),
             seed: self.seed,
+            net: self.net.clone(),
         })
     }
 }
@@ -149,7 +170,8 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     output.history.write_jsonl(&args.out.join("history.jsonl"))?;
     std::fs::write(args.out.join("unread.json"), serde_json::to_string(&output.unread)? + "\n")?;
     let valid = report::check_and_write(&output.history, &args.out, Some(output.faults), &output.unread)?;
-    if valid {
+    // TRACEO_JEPSEN_KEEP=1 keeps the node logs and data of a valid run too.
+    if valid && std::env::var_os("TRACEO_JEPSEN_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&output.cluster_dir);
     } else {
         eprintln!("node logs and data kept in {}", output.cluster_dir.display());

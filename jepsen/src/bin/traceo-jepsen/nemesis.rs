@@ -4,11 +4,13 @@
 //! - `kill`: SIGKILL a random minority of nodes, or a third of the time the leader of a random
 //!   shard, and restart them at heal time (same data directory).
 //! - `pause`: SIGSTOP a random minority, SIGCONT at heal time.
-//! - `partition` (nodes in network namespaces, [`chaos::netns`]): one of isolating a node,
+//! - `partition` (nodes in network namespaces, [`chaos::netns`], or behind the proxies of
+//!   [`chaos::proxy`]; see [`crate::net`]): one of isolating a node,
 //!   a random majority/minority split, a bridge (two halves that only one node sees both of), or
 //!   random pairs; healed by removing every cut.
-//! - `latency` (network namespaces): a random minority's traffic gets 50–200 ms of delay
-//!   (± a quarter) and 0–10% packet loss (`tc netem`).
+//! - `latency` (namespaces or proxies): a random minority's traffic gets 20–100 ms of delay
+//!   (± a quarter) and 0–5% packet loss (`tc netem`; through proxies a lost packet is a chunk
+//!   held for a 200 ms retransmission timeout).
 //! - `clock` (nodes under libfaketime): a random minority's clocks (wall and monotonic) jump by
 //!   ±1–60 s; reset to true time at heal. Raft's safety must not depend on clocks.
 //! - `member`: a new node joins (replicas move onto it under load); at heal time it is
@@ -72,8 +74,8 @@ pub struct Nemesis {
     /// How long a fault lasts, then how long the cluster runs healed before the next.
     pub fault_for: Duration,
     pub heal_for: Duration,
-    /// The nodes' network namespaces (needed by `partition`).
-    pub net: Option<Arc<std::sync::Mutex<chaos::netns::NetLab>>>,
+    /// The network between the nodes (needed by `partition` and `latency`).
+    pub net: Option<Arc<std::sync::Mutex<crate::net::Net>>>,
     /// Per node, the file its libfaketime reads the clock offset from (needed by `clock`).
     pub clock_files: Option<Vec<std::path::PathBuf>>,
     /// To find shard leaders (the `kill` nemesis aims at one a third of the time) and to
@@ -172,7 +174,7 @@ impl Nemesis {
             }
             Fault::Partition => {
                 let (cuts, label) = partition_plan(&mut self.rng, n);
-                let net = self.net.as_ref().ok_or_else(|| anyhow::anyhow!("partition needs network namespaces"))?;
+                let net = self.net.as_ref().ok_or_else(|| anyhow::anyhow!("partition needs a breakable network"))?;
                 let mut lab = net.lock().expect("netlab");
                 for (a, b) in cuts {
                     lab.cut(a, b)?;
@@ -181,11 +183,11 @@ impl Nemesis {
                 return Ok(Active { fault, nodes: Vec::new(), label });
             }
             Fault::Latency => {
-                let net = self.net.as_ref().ok_or_else(|| anyhow::anyhow!("latency needs network namespaces"))?;
+                let net = self.net.as_ref().ok_or_else(|| anyhow::anyhow!("latency needs a breakable network"))?;
                 let mut lab = net.lock().expect("netlab");
                 let mut shown = Vec::new();
                 for &i in &nodes {
-                    let (delay, loss) = (self.rng.gen_range(50..=200), self.rng.gen_range(0..=10) as f64);
+                    let (delay, loss) = (self.rng.gen_range(20..=100), self.rng.gen_range(0..=5) as f64);
                     lab.shape(i, delay, loss)?;
                     shown.push(format!("n{} {delay}ms {loss}%", i + 1));
                 }

@@ -8,6 +8,9 @@ use jepsen::history::{History, OpF, OpType, NEMESIS};
 use jepsen::verdict::Validity;
 use serde_json::json;
 
+/// Time the linearizability search may take over all keys before it answers unknown.
+const SEARCH_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Completed operations by function and outcome, and the share that succeeded while a fault was
 /// active and while none was.
 fn stats(h: &History) -> serde_json::Value {
@@ -50,9 +53,14 @@ fn stats(h: &History) -> serde_json::Value {
 /// `unread`: keys the runner could not read after healing (recorded in `run-notes.json` for a
 /// later `check`); any makes the run invalid: the cluster must serve again once faults stop.
 pub fn check_and_write(h: &History, dir: &Path, faults: Option<u64>, unread: &[String]) -> anyhow::Result<bool> {
-    let list_append = jepsen::list_append::check(h);
+    // The workload shows in its operations: appends (list-append) or writes and cas (register).
+    let has = |f: &[OpF]| h.ops.iter().any(|o| f.contains(&o.f));
+    let list_append = has(&[OpF::Append]).then(|| jepsen::list_append::check(h));
+    let register = has(&[OpF::Write, OpF::Cas]).then(|| jepsen::linearizable::check(h, SEARCH_LIMIT));
+    anyhow::ensure!(list_append.is_some() || register.is_some(), "the history has no append, write or cas");
     let recovered = unread.is_empty();
-    let valid = list_append.valid == Validity::Valid && recovered;
+    let verdicts = list_append.iter().map(|r| r.valid).chain(register.iter().map(|r| r.valid));
+    let valid = Validity::all(verdicts) == Validity::Valid && recovered;
     let stats = stats(h);
     let results = json!({
         "valid": valid,
@@ -61,6 +69,7 @@ pub fn check_and_write(h: &History, dir: &Path, faults: Option<u64>, unread: &[S
         "faults": faults,
         "stats": stats,
         "list_append": list_append,
+        "linearizable": register,
     });
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)? + "\n")?;
     crate::plots::latency_png(h, &dir.join("latency.png"))?;
@@ -71,12 +80,21 @@ pub fn check_and_write(h: &History, dir: &Path, faults: Option<u64>, unread: &[S
         "ok share: {} during faults, {} without",
         stats["ok_share_during_faults"], stats["ok_share_without_faults"]
     );
-    println!("list-append: {:?}", list_append.valid);
     if !recovered {
         println!("  not recovered: {} keys could not be read within 30 s of healing", unread.len());
     }
-    for a in list_append.anomalies.iter().take(10) {
-        println!("  {} on {}: {} (ops {:?})", a.kind, a.key, a.explanation, a.ops);
+    if let Some(r) = &list_append {
+        println!("list-append: {:?}", r.valid);
+        for a in r.anomalies.iter().take(10) {
+            println!("  {} on {}: {} (ops {:?})", a.kind, a.key, a.explanation, a.ops);
+        }
+    }
+    if let Some(r) = &register {
+        let indeterminate: usize = r.keys.iter().map(|k| k.indeterminate).sum();
+        println!("linearizable: {:?} ({} keys, {indeterminate} indeterminate writes)", r.valid, r.keys.len());
+        for k in r.keys.iter().filter(|k| k.valid != Validity::Valid).take(10) {
+            println!("  {} {:?}: {} (op {:?})", k.key, k.valid, k.explanation, k.failed_op);
+        }
     }
     println!("{} -> {}", if valid { "VALID" } else { "INVALID" }, dir.join("results.json").display());
     Ok(valid)

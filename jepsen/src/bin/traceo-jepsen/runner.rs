@@ -15,8 +15,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::nemesis::{Fault, Nemesis};
+use crate::net::{Net, NetKind};
 use crate::recorder::Recorder;
-use crate::workload::{read_op, Keys, Worker};
+use crate::workload::{read_op, recent_ids, Keys, Worker, APPENDS_PER_KEY};
 
 /// Everything that defines a run (written to `run.json`, read back by `--reproduce`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,6 +35,13 @@ pub struct RunOptions {
     pub fault_s: f64,
     pub heal_s: f64,
     pub seed: u64,
+    /// How partition and latency break the network: auto, netns or proxy ([`crate::net`]).
+    #[serde(default = "auto")]
+    pub net: String,
+}
+
+fn auto() -> String {
+    "auto".into()
 }
 
 /// libfaketime from Debian's `faketime` package.
@@ -69,18 +77,19 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
     );
     let cluster_dir = out.join("cluster");
     std::fs::create_dir_all(&cluster_dir).with_context(|| format!("creating {}", cluster_dir.display()))?;
-    // Partitions need every node in its own network namespace.
-    let net = if faults.contains(&Fault::Partition) || faults.contains(&Fault::Latency) {
-        anyhow::ensure!(
-            chaos::netns::available(),
-            "--nemesis partition and latency need root and iproute2 (network namespaces)"
-        );
+    // Partitions and latency need a network to break: namespaces, or proxies (set up below,
+    // once the nodes' addresses are known).
+    let latency = faults.contains(&Fault::Latency);
+    let net_kind =
+        (faults.contains(&Fault::Partition) || latency).then(|| NetKind::choose(&opts.net, latency)).transpose()?;
+    let lab = if net_kind == Some(NetKind::Netns) {
+        anyhow::ensure!(chaos::netns::available(), "--net netns needs root and iproute2 (network namespaces)");
         let mut lab = chaos::netns::NetLab::new(opts.nodes)?;
-        if faults.contains(&Fault::Latency) {
+        if latency {
             // Fail now, not mid-run, where the kernel has no netem.
-            lab.shape(0, 1, 0.0)
-                .and_then(|_| lab.heal())
-                .map_err(|e| anyhow::anyhow!("--nemesis latency: this kernel cannot shape traffic (netem): {e}"))?;
+            lab.shape(0, 1, 0.0).and_then(|_| lab.heal()).map_err(|e| {
+                anyhow::anyhow!("--nemesis latency: this kernel cannot shape traffic (netem): {e}; try --net proxy")
+            })?;
         }
         Some(lab)
     } else {
@@ -100,12 +109,12 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
             std::fs::write(f, "+0\n")?;
         }
     }
-    if net.is_some() || clock_files.is_some() {
+    if lab.is_some() || clock_files.is_some() {
         copts.hosts = Some(
             (0..opts.nodes)
                 .map(|i| NodeHost {
-                    ip: net.as_ref().map(|lab| lab.ip(i)),
-                    wrapper: net.as_ref().map(|lab| lab.wrapper(i)).unwrap_or_default(),
+                    ip: lab.as_ref().map(|lab| lab.ip(i)),
+                    wrapper: lab.as_ref().map(|lab| lab.wrapper(i)).unwrap_or_default(),
                     env: clock_files.as_ref().map(|files| faketime_env(&files[i])).unwrap_or_default(),
                 })
                 .collect(),
@@ -114,12 +123,28 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
     copts.shards = opts.shards;
     copts.replication_factor = 3.min(opts.nodes as u32);
     copts.log_filter = "info,openraft=warn".into();
-    copts.extra_args =
-        ["--heartbeat-ms", "100", "--election-timeout-min-ms", "500", "--election-timeout-max-ms", "1000"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-    let cluster = LocalCluster::start(copts)?;
+    // Fast elections. openraft 0.9 gives every append (heartbeats too) the heartbeat interval as
+    // its timeout, so the heartbeat must exceed the slowest round trip between replicas: with
+    // `latency` (round trips up to ~650 ms with a lost chunk) it is slower.
+    let (heartbeat, election_min, election_max) = if latency { (700, 2800, 4200) } else { (100, 500, 1000) };
+    copts.extra_args = vec![
+        "--heartbeat-ms".into(),
+        heartbeat.to_string(),
+        "--election-timeout-min-ms".into(),
+        election_min.to_string(),
+        "--election-timeout-max-ms".into(),
+        election_max.to_string(),
+    ];
+    let mut cluster = LocalCluster::create(copts)?;
+    let net = match (lab, net_kind) {
+        (Some(lab), _) => Some(Net::Netns(lab)),
+        (None, Some(NetKind::Proxy)) => Some(Net::proxies(&mut cluster, opts.seed).await?),
+        _ => None,
+    };
+    if let Some(kind) = net_kind {
+        tracing::info!("network faults through {kind:?}");
+    }
+    cluster.spawn_all()?;
     cluster.wait_ready(Duration::from_secs(90)).await?;
     let client_opts = ClientOptions {
         deadline: Duration::from_secs(5),
@@ -131,7 +156,9 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
 
     let recorder = Arc::new(Recorder::new());
     let run_tag = format!("r{}", opts.seed);
-    let keys = Arc::new(Mutex::new(Keys::new(opts.hot_keys, &run_tag)));
+    let register = opts.workload == "register";
+    let limit = if register { crate::register::WRITES_PER_KEY } else { APPENDS_PER_KEY };
+    let keys = Arc::new(Mutex::new(Keys::new(opts.hot_keys, &run_tag, limit)));
     let processes = Arc::new(AtomicI64::new(0));
     let until = Instant::now() + Duration::from_secs_f64(opts.duration_s);
     let interval = Duration::from_secs_f64(opts.concurrency as f64 / opts.rate.max(0.1));
@@ -149,6 +176,8 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
             run: run_tag.clone(),
             interval,
             read_fraction: opts.read_fraction,
+            register,
+            seen: Default::default(),
         };
         workers.push(tokio::spawn(w.run(until)));
     }
@@ -182,7 +211,8 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
     for key in &all_keys {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if read_op(&client, &recorder, process, key).await.is_some() {
+            let view = if register { crate::register::view } else { recent_ids };
+            if read_op(&client, &recorder, process, key, view).await.is_some() {
                 break;
             }
             process += 1;

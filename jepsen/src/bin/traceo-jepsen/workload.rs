@@ -1,21 +1,23 @@
-//! The list-append workload: workers append unique event ids to a few hot users (each append is
-//! an ingested event) and read users' applied ids in order (the profile's `recent_event_ids`,
-//! a linearizable read on the shard leader).
+//! The workers and the list-append workload: workers append unique event ids to a few hot users
+//! (each append is an ingested event) and read users' applied ids in order (the profile's
+//! `recent_event_ids`, a linearizable read on the shard leader). The register workload's
+//! operations are in [`crate::register`].
 //!
 //! Reads go, like a Jepsen client bound to one node, to the worker's own node and follow that
 //! node's `traceo-leader-addr` redirect (a follower must not answer a linearizable read itself):
 //! this is what makes a node that serves stale reads visible. Appends go through the client
 //! crate (leader-routed, retried), as applications send them.
 //!
-//! A key takes at most [`APPENDS_PER_KEY`] appends, then retires and a fresh key replaces it
-//! (as in Jepsen's list-append), so every read returns the key's whole list: the profile keeps
-//! the last 64 ids.
+//! A key takes at most [`APPENDS_PER_KEY`] appends (a register key [`crate::register::WRITES_PER_KEY`]
+//! writes), then retires and a fresh key replaces it (as in Jepsen's list-append and independent
+//! registers), so every read returns the key's whole list (the profile keeps the last 64 ids),
+//! and a register key's history stays short enough for the linearizability search.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use client::proto::{Event, EventKind, Geo, Outcome as ProtoOutcome};
+use client::proto::{Event, EventKind, Geo, Outcome as ProtoOutcome, Profile};
 use client::{Client, ClientError, Outcome};
 use jepsen::history::{OpF, OpType};
 use rand::Rng;
@@ -30,12 +32,14 @@ pub const APPENDS_PER_KEY: u32 = 60;
 pub struct Keys {
     active: Vec<(String, u32)>,
     next: u64,
+    /// Writes a key takes before it retires.
+    limit: u32,
     pub all: Vec<String>,
 }
 
 impl Keys {
-    pub fn new(hot: usize, run: &str) -> Keys {
-        let mut k = Keys { active: Vec::new(), next: 0, all: Vec::new() };
+    pub fn new(hot: usize, run: &str, limit: u32) -> Keys {
+        let mut k = Keys { active: Vec::new(), next: 0, limit, all: Vec::new() };
         for _ in 0..hot.max(1) {
             let name = k.fresh(run);
             k.active.push((name, 0));
@@ -50,20 +54,20 @@ impl Keys {
         name
     }
 
-    /// A key to append to; retires it once it has taken its share.
-    fn for_append(&mut self, rng: &mut ChaCha8Rng, run: &str) -> String {
+    /// A key to write (append) to; retires it once it has taken its share.
+    pub fn for_write(&mut self, rng: &mut ChaCha8Rng, run: &str) -> String {
         let i = rng.gen_range(0..self.active.len());
         let (key, n) = &mut self.active[i];
         *n += 1;
         let key = key.clone();
-        if self.active[i].1 >= APPENDS_PER_KEY {
+        if self.active[i].1 >= self.limit {
             let fresh = self.fresh(run);
             self.active[i] = (fresh, 0);
         }
         key
     }
 
-    fn for_read(&self, rng: &mut ChaCha8Rng) -> String {
+    pub fn for_read(&self, rng: &mut ChaCha8Rng) -> String {
         self.active[rng.gen_range(0..self.active.len())].0.clone()
     }
 }
@@ -81,6 +85,10 @@ pub struct Worker {
     /// Time between this worker's operations (the run's rate spread over the workers).
     pub interval: Duration,
     pub read_fraction: f64,
+    /// The register workload (else list-append).
+    pub register: bool,
+    /// Register: the value this worker last saw per key (what its compare-and-set expects).
+    pub seen: std::collections::HashMap<String, Value>,
 }
 
 fn append_event(user: &str, id: &str) -> Event {
@@ -111,15 +119,28 @@ impl Worker {
                 next = Instant::now();
             }
             let read = self.rng.gen_bool(self.read_fraction);
+            let view = if self.register { crate::register::view } else { recent_ids };
             let indeterminate = if read {
                 let key = self.keys.lock().expect("keys").for_read(&mut self.rng);
-                node_read_op(&self.home, &self.recorder, process, &key).await;
+                if let Some(v) = node_read_op(&self.home, &self.recorder, process, &key, view).await {
+                    self.seen.insert(key, v);
+                }
                 false
             } else {
-                let key = self.keys.lock().expect("keys").for_append(&mut self.rng, &self.run);
+                let key = self.keys.lock().expect("keys").for_write(&mut self.rng, &self.run);
                 seq += 1;
                 let id = format!("{}-w{}-{seq}", self.run, self.id);
-                append_op(&self.client, &self.recorder, process, &key, &id).await
+                if self.register {
+                    let expected = self.rng.gen_bool(0.5).then(|| self.seen.get(&key).cloned().unwrap_or(Value::Null));
+                    let (v, unknown) =
+                        crate::register::write_op(&self.client, &self.recorder, process, &key, &id, expected).await;
+                    if let Some(v) = v {
+                        self.seen.insert(key, v);
+                    }
+                    unknown
+                } else {
+                    append_op(&self.client, &self.recorder, process, &key, &id).await
+                }
             };
             if indeterminate {
                 // Jepsen's rule: a process with an operation of unknown fate is never reused.
@@ -146,14 +167,26 @@ pub async fn append_op(client: &Client, rec: &Recorder, process: i64, key: &str,
     unknown
 }
 
-/// One linearizable read of a key's applied ids; returns them when it succeeded.
-pub async fn read_op(client: &Client, rec: &Recorder, process: i64, key: &str) -> Option<Vec<String>> {
+/// What a list-append read returns: the profile's applied event ids, in apply order.
+pub fn recent_ids(p: Option<Profile>) -> Value {
+    serde_json::json!(p.map(|p| p.recent_event_ids).unwrap_or_default())
+}
+
+/// One linearizable read of a key through the client; returns what `view` makes of the profile
+/// when it succeeded.
+pub async fn read_op(
+    client: &Client,
+    rec: &Recorder,
+    process: i64,
+    key: &str,
+    view: fn(Option<Profile>) -> Value,
+) -> Option<Value> {
     rec.record(process, OpType::Invoke, OpF::Read, key, Value::Null, "");
     match client.get_profile(key, false).await {
         Ok(p) => {
-            let ids = p.map(|p| p.recent_event_ids).unwrap_or_default();
-            rec.record(process, OpType::Ok, OpF::Read, key, serde_json::json!(ids), "");
-            Some(ids)
+            let v = view(p);
+            rec.record(process, OpType::Ok, OpF::Read, key, v.clone(), "");
+            Some(v)
         }
         Err(_) => {
             // A read changes nothing: failing it is always safe.
@@ -165,14 +198,21 @@ pub async fn read_op(client: &Client, rec: &Recorder, process: i64, key: &str) -
 
 /// One read sent to `home`, following up to three leader redirects by hand; the node that
 /// answered is recorded.
-pub async fn node_read_op(home: &str, rec: &Recorder, process: i64, key: &str) -> Option<Vec<String>> {
+pub async fn node_read_op(
+    home: &str,
+    rec: &Recorder,
+    process: i64,
+    key: &str,
+    view: fn(Option<Profile>) -> Value,
+) -> Option<Value> {
     rec.record(process, OpType::Invoke, OpF::Read, key, Value::Null, home);
     let mut addr = home.to_owned();
     for _ in 0..4 {
         match get_profile_at(&addr, key).await {
-            Ok(ids) => {
-                rec.record(process, OpType::Ok, OpF::Read, key, serde_json::json!(ids), &addr);
-                return Some(ids);
+            Ok(p) => {
+                let v = view(p);
+                rec.record(process, OpType::Ok, OpF::Read, key, v.clone(), &addr);
+                return Some(v);
             }
             Err(Some(leader)) => addr = leader,
             Err(None) => break,
@@ -183,7 +223,7 @@ pub async fn node_read_op(home: &str, rec: &Recorder, process: i64, key: &str) -
 }
 
 /// `Err(Some(leader))`: redirected; `Err(None)`: failed.
-async fn get_profile_at(addr: &str, key: &str) -> Result<Vec<String>, Option<String>> {
+async fn get_profile_at(addr: &str, key: &str) -> Result<Option<Profile>, Option<String>> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|_| None)?
         .connect_timeout(Duration::from_millis(500))
@@ -194,7 +234,7 @@ async fn get_profile_at(addr: &str, key: &str) -> Result<Vec<String>, Option<Str
     match grpc.get_profile(req).await {
         Ok(r) => {
             let r = r.into_inner();
-            Ok(if r.found { r.profile.map(|p| p.recent_event_ids).unwrap_or_default() } else { Vec::new() })
+            Ok(if r.found { r.profile } else { None })
         }
         Err(s) => Err(s.metadata().get(client::LEADER_ADDR_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)),
     }
