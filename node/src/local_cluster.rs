@@ -69,8 +69,35 @@ pub struct LocalCluster {
     pub nodes: Vec<LocalNode>,
 }
 
+/// A port free on 127.0.0.1 now, picked at random *below* the kernel's ephemeral range.
+///
+/// Asking the kernel for port 0 would hand out an ephemeral port, which any outgoing connection
+/// of any process may take in the moment between our check and the node's bind (or while a
+/// killed node is down, before it restarts on the same port). Below the range only an explicit
+/// bind can take it: another cluster picking at random, which also checks, and which this
+/// process's own record of handed-out ports excludes.
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use rand::Rng;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = rand::thread_rng();
+    if ephemeral_low > 12_000 {
+        for _ in 0..1000 {
+            let port = rng.gen_range(10_000..ephemeral_low);
+            if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                handed_out.push(port);
+                return Ok(port);
+            }
+        }
+    }
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    handed_out.push(port);
+    Ok(port)
 }
 
 impl LocalCluster {
@@ -175,11 +202,13 @@ impl LocalCluster {
     }
 
     /// Waits until every running node reports the cluster placed, all its shards led, and no
-    /// replica move under way or planned.
-    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<Client> {
+    /// replica move under way or planned. Fails at once, with its last log lines, if a node's
+    /// process exits meanwhile (e.g. it could not listen).
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<Client> {
         let deadline = Instant::now() + timeout;
         let opts = ClientOptions { rpc_timeout: Duration::from_secs(1), ..ClientOptions::default() };
         loop {
+            self.fail_if_exited()?;
             if let Ok(client) = Client::connect(self.seeds(), opts.clone()).await {
                 let answers = client.cluster_status_all().await;
                 let running: Vec<&String> = self.nodes.iter().filter(|n| n.child.is_some()).map(|n| &n.addr).collect();
@@ -203,6 +232,24 @@ impl LocalCluster {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// An error naming the first started node whose process has exited, with its log's tail.
+    fn fail_if_exited(&mut self) -> anyhow::Result<()> {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if let Some(status) = node.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                node.child = None;
+                let log = std::fs::read_to_string(&node.log_path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+                anyhow::bail!(
+                    "node {i} ({}) exited ({status}) before the cluster was ready; the end of {}:\n{}",
+                    node.addr,
+                    node.log_path.display(),
+                    tail.join("\n")
+                );
+            }
+        }
+        Ok(())
     }
 
     /// SIGKILL: the process gets no chance to flush anything.

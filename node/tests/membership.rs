@@ -47,7 +47,7 @@ async fn start(dir: &std::path::Path, nodes: usize, dead_after_secs: u64) -> (Lo
     let mut opts = LocalClusterOptions::new(nodes, dir, common::binary());
     opts.shards = 8;
     opts.extra_args = args(dead_after_secs);
-    let cluster = LocalCluster::start(opts).expect("start cluster");
+    let mut cluster = LocalCluster::start(opts).expect("start cluster");
     let client = cluster.wait_ready(Duration::from_secs(60)).await.expect("cluster ready");
     (cluster, client)
 }

@@ -25,7 +25,7 @@ pub async fn start_cluster(dir: &Path, nodes: usize, shards: u32, rf: u32) -> (L
             .iter()
             .map(|s| s.to_string())
             .collect();
-    let cluster = LocalCluster::start(opts).expect("start cluster");
+    let mut cluster = LocalCluster::start(opts).expect("start cluster");
     let client = cluster.wait_ready(Duration::from_secs(60)).await.expect("cluster ready");
     (cluster, client)
 }
