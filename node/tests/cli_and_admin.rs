@@ -63,6 +63,25 @@ async fn ingest_file_profile_status_and_admin_endpoints() {
     assert_eq!(p["events_applied"], 2);
     assert_eq!(p["countries"][0]["key"], "FR");
 
+    // The analyst's override: compare-and-set from the command line, read back in the profile.
+    let over = |args: &[&str]| traceo(&[&["override", "--user", "carol", "--seeds", &seeds][..], args].concat());
+    let (ok, _, err) = over(&["--action", "block"]);
+    assert!(!ok && err.contains("--note"), "an action needs a note: {err}");
+    let (ok, out, err) = over(&["--action", "block", "--note", "T-1", "--if-none"]);
+    assert!(ok && out.contains("override of carol written"), "{out}{err}");
+    let (ok, _, err) = over(&["--action", "allow", "--note", "T-2", "--if-none"]);
+    assert!(!ok && err.contains("not written: the override of carol is now BLOCK (T-1)"), "{err}");
+    let (ok, out, _) = traceo(&["profile", "carol", "--seeds", &seeds]);
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["analyst_override"]["note"], "T-1", "{out}");
+    let (ok2, _, err) = over(&["--clear", "--if-note", "T-1", "--if-action", "allow"]);
+    assert!(ok && !ok2 && err.contains("now BLOCK (T-1)"), "the action differs: {err}");
+    let (ok, out, err) = over(&["--clear", "--if-note", "T-1", "--if-action", "block"]);
+    assert!(ok && out.contains("written"), "{out}{err}");
+    let (_, out, _) = traceo(&["profile", "carol", "--seeds", &seeds]);
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(p["analyst_override"].is_null(), "cleared: {out}");
+
     let (ok, out, err) = traceo(&["cluster", "status", "--seeds", &seeds]);
     assert!(ok, "{err}");
     assert!(out.contains("shards 4") && out.contains(" up "), "{out}");
