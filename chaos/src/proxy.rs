@@ -21,8 +21,9 @@
 //! Jitter and loss are drawn from a generator seeded by [`ProxyMesh::start`] (one stream per
 //! pair, connection and direction), so the choices are reproducible; timing, and so chunk
 //! boundaries, are not. Each direction holds at most 4 MiB read but not yet written, so a slow link
-//! applies back-pressure. Half-closes are not proxied: when one side ends, the bytes it sent are
-//! delivered and then both connections are closed. Dropping the mesh aborts every listener and
+//! applies back-pressure. A half-close is proxied: when one side ends, the bytes it sent are
+//! delivered, the other side's writing is shut, and the answer keeps flowing back until that
+//! side ends too. Dropping the mesh aborts every listener and
 //! pump, which closes their sockets.
 
 use std::collections::{BTreeSet, HashMap};
@@ -266,10 +267,12 @@ impl Proxy {
             let Ok(mut upstream) = TcpStream::connect(target).await else { return };
             let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
             let ((client_r, client_w), (upstream_r, upstream_w)) = (client.split(), upstream.split());
-            tokio::select! {
-                () = pump(client_r, upstream_w, fault.clone(), rng_up, &up) => {}
-                () = pump(upstream_r, client_w, fault, rng_down, &down) => {}
-            }
+            // Both directions to their end: a half-close (one side shut its writing) is
+            // forwarded as a shutdown, and the other direction keeps flowing until it ends too.
+            tokio::join!(
+                pump(client_r, upstream_w, fault.clone(), rng_up, &up),
+                pump(upstream_r, client_w, fault, rng_down, &down),
+            );
         }
     }
 }

@@ -203,3 +203,18 @@ async fn drop_closes_listeners_and_connections() {
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     }
 }
+
+#[tokio::test]
+async fn a_half_close_is_forwarded_and_the_answer_still_flows_back() {
+    let (mesh, _) = mesh(2).await;
+    let mut s = TcpStream::connect(mesh.via(0, 1)).await.unwrap();
+    let msg = pattern(256 * 1024);
+    s.write_all(&msg).await.unwrap();
+    // The echo server sees end of input only once the shutdown is forwarded, and only then
+    // closes; everything it echoed must still arrive.
+    s.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    timeout(PROMPT * 5, s.read_to_end(&mut back)).await.expect("the echo ends").unwrap();
+    assert_eq!(back.len(), msg.len());
+    assert!(back == msg, "echoed in order");
+}
