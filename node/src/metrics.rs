@@ -3,7 +3,8 @@
 use std::sync::atomic::Ordering;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use storage::Cf;
 
@@ -17,6 +18,9 @@ pub struct Metrics {
     pub raft_last_log: IntGaugeVec,
     pub raft_last_applied: IntGaugeVec,
     pub raft_follower_lag: IntGaugeVec,
+    pub append_answered: IntGaugeVec,
+    pub append_timeouts: IntGaugeVec,
+    pub append_round_trip: GaugeVec,
     pub log_syncs: IntGauge,
     pub log_appends: IntGauge,
     pub memtable_bytes: IntGauge,
@@ -73,6 +77,33 @@ impl Metrics {
                 IntGaugeVec::new(
                     Opts::new("raft_follower_lag_entries", "Entries a follower is behind (on the leader)"),
                     &["group", "follower"],
+                )
+                .unwrap(),
+            ),
+            append_answered: must(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("raft_appends_answered_total", "Appends (heartbeats included) a peer answered"),
+                    &["peer"],
+                )
+                .unwrap(),
+            ),
+            append_timeouts: must(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "raft_append_timeouts_total",
+                        "Appends to a peer given up unanswered after heartbeat_ms (its round trip is too long)",
+                    ),
+                    &["peer"],
+                )
+                .unwrap(),
+            ),
+            append_round_trip: must(
+                &r,
+                GaugeVec::new(
+                    Opts::new("raft_append_round_trip_seconds", "Smoothed round trip of answered appends to a peer"),
+                    &["peer"],
                 )
                 .unwrap(),
             ),
@@ -166,6 +197,13 @@ impl Metrics {
                     self.raft_follower_lag.with_label_values(&[name.as_str(), &node.to_string()]).set(lag as i64);
                 }
             }
+        }
+        for (peer, link) in multi.pool().links.snapshot() {
+            let l = [peer.to_string()];
+            let l = [l[0].as_str()];
+            self.append_answered.with_label_values(&l).set(link.answered as i64);
+            self.append_timeouts.with_label_values(&l).set(link.timeouts as i64);
+            self.append_round_trip.with_label_values(&l).set(link.round_trip.as_secs_f64());
         }
         let fs = multi.flush_stats();
         self.log_syncs.set(fs.syncs.load(Ordering::Relaxed) as i64);

@@ -110,3 +110,38 @@ async fn ingest_file_profile_status_and_admin_endpoints() {
     assert!(metrics.contains("traceo_node_state{node=\"1\"} 0"), "{metrics}");
     cluster.terminate_all(std::time::Duration::from_secs(10));
 }
+
+/// The value of the sample `name` (with its labels) in a Prometheus text page.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_report_every_peer_link_of_a_leader() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cluster, _client) = start_cluster(dir.path(), 3, 2, 3).await;
+    let (_, page) = http_get(&cluster.nodes[0].admin_addr, "/metrics");
+    let meta_leader = sample(&page, "traceo_raft_leader{group=\"meta\"}").expect("meta leader reported") as usize;
+    assert!((1..=3).contains(&meta_leader), "{page}");
+    // The meta leader appends (heartbeats at least) to both other nodes: each link is reported.
+    let admin = cluster.nodes[meta_leader - 1].admin_addr.clone();
+    let peers: Vec<usize> = (1..=3).filter(|&p| p != meta_leader).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, page) = http_get(&admin, "/metrics");
+        let answered = |p: usize| sample(&page, &format!("traceo_raft_appends_answered_total{{peer=\"{p}\"}}"));
+        if peers.iter().all(|&p| answered(p).is_some_and(|n| n > 0.0)) {
+            for p in &peers {
+                let rtt = sample(&page, &format!("traceo_raft_append_round_trip_seconds{{peer=\"{p}\"}}")).unwrap();
+                assert!(rtt > 0.0 && rtt < 1.0, "loopback round trip to node {p}: {rtt} s");
+                let timeouts = sample(&page, &format!("traceo_raft_append_timeouts_total{{peer=\"{p}\"}}"));
+                assert!(timeouts.is_some(), "timeouts to node {p} are reported: {page}");
+            }
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "links of node {meta_leader} not reported: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    cluster.terminate_all(std::time::Duration::from_secs(10));
+}

@@ -4,9 +4,10 @@
 //! This crate owns the openraft type configuration ([`TypeConfig`]), the Raft log
 //! ([`LogStore`], with cross-group group commit in [`flusher`]), the state machines (shards
 //! fold events into profiles; the meta group keeps node states, target placement and reported
-//! voters), snapshots, the peer RPC transport ([`network`]), leadership hand-over and the move
-//! rate limit ([`transfer`]), meta proposals forwarded to the meta leader ([`meta_propose`]),
-//! and deleting a removed replica's data ([`MultiRaft::remove_shard`]). Start at [`MultiRaft`].
+//! voters), snapshots, the peer RPC transport ([`network`]) and its per-peer append health
+//! ([`link_stats`]), leadership hand-over and the move rate limit ([`transfer`]), meta proposals
+//! forwarded to the meta leader ([`meta_propose`]), and deleting a removed replica's data
+//! ([`MultiRaft::remove_shard`]). Start at [`MultiRaft`].
 //!
 //! It must not serve clients or decide placement: the `node` crate does that, calling
 //! [`MultiRaft`] for proposals and reads.
@@ -17,6 +18,7 @@
 
 pub mod command;
 pub mod flusher;
+pub mod link_stats;
 pub mod log_store;
 pub mod meta;
 pub mod meta_propose;

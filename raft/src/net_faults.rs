@@ -1,12 +1,12 @@
 //! Injected network faults for fast, seeded tests of several [`MultiRaft`](crate::MultiRaft)s in
-//! one process: per ordered pair of nodes a link can be cut; any message can be dropped before
+//! one process: per ordered pair of nodes a link can be cut or slowed; any message can be dropped before
 //! it is sent (the peer never sees it) or after it was handled (the reply is lost: the sender
 //! cannot tell the two apart, as on a real network), or delayed. One [`NetFaults`] is shared by
 //! every node of a test; decisions come from one seeded random stream.
 //!
 //! Production never sets it (`RaftOptions::net_faults` is `None`): the check is one branch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub enum Fate {
 
 struct State {
     cut: HashSet<(NodeId, NodeId)>,
+    /// A fixed delay added to every message of a link (a slow link).
+    slow: HashMap<(NodeId, NodeId), Duration>,
     drop_request: f64,
     drop_reply: f64,
     max_delay: Duration,
@@ -52,6 +54,7 @@ impl NetFaults {
         NetFaults {
             state: Mutex::new(State {
                 cut: HashSet::new(),
+                slow: HashMap::new(),
                 drop_request: 0.0,
                 drop_reply: 0.0,
                 max_delay: Duration::ZERO,
@@ -81,10 +84,17 @@ impl NetFaults {
         (s.drop_request, s.drop_reply, s.max_delay) = (drop_request, drop_reply, max_delay);
     }
 
+    /// Delays every message from `from` to `to` by `delay` (on top of any random delay): a slow
+    /// link, whose round trip is about `delay` since replies are not delayed.
+    pub fn slow(&self, from: NodeId, to: NodeId, delay: Duration) {
+        self.state.lock().expect("net faults").slow.insert((from, to), delay);
+    }
+
     /// Removes every fault.
     pub fn heal(&self) {
         let mut s = self.state.lock().expect("net faults");
         s.cut.clear();
+        s.slow.clear();
         (s.drop_request, s.drop_reply, s.max_delay) = (0.0, 0.0, Duration::ZERO);
     }
 
@@ -109,7 +119,7 @@ impl NetFaults {
         }
         let max = s.max_delay.as_micros() as u64;
         let delay = if max == 0 { Duration::ZERO } else { Duration::from_micros(s.rng.gen_range(0..=max)) };
-        Fate::Deliver { delay }
+        Fate::Deliver { delay: delay + s.slow.get(&(from, to)).copied().unwrap_or_default() }
     }
 }
 
@@ -124,7 +134,11 @@ mod tests {
         f.cut(1, 2);
         assert_eq!(f.decide(2, 1), Fate::DropRequest);
         assert_eq!(f.decide(1, 3), Fate::Deliver { delay: Duration::ZERO });
+        f.slow(1, 3, Duration::from_millis(7));
+        assert_eq!(f.decide(1, 3), Fate::Deliver { delay: Duration::from_millis(7) });
+        assert_eq!(f.decide(3, 1), Fate::Deliver { delay: Duration::ZERO }, "one way");
         f.heal();
+        assert_eq!(f.decide(1, 3), Fate::Deliver { delay: Duration::ZERO });
         f.set_lossy(0.3, 0.3, Duration::from_millis(5));
         let run = |seed| {
             let f = NetFaults::new(seed);

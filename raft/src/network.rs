@@ -19,6 +19,7 @@ use storage::{decode, encode};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use crate::link_stats::LinkStats;
 use crate::multi::MultiRaft;
 use crate::net_faults::{Fate, NetFaults};
 use crate::proto::raft_peer_client::RaftPeerClient;
@@ -36,6 +37,8 @@ pub struct ChannelPool {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     /// Rate limit and counters of snapshot bytes sent (replica moves and repairs).
     pub moves: Arc<MoveLimiter>,
+    /// Round trips and timeouts of appends, per peer.
+    pub links: Arc<LinkStats>,
     /// Injected faults (tests), applied to messages from `node`.
     faults: Option<(NodeId, Arc<NetFaults>)>,
     /// Peer address -> the address actually dialled (a fault-injecting proxy, in tests).
@@ -48,6 +51,7 @@ impl ChannelPool {
         ChannelPool {
             channels: Default::default(),
             moves: Default::default(),
+            links: Default::default(),
             faults: faults.map(|f| (node, f)),
             via: Default::default(),
         }
@@ -127,35 +131,41 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let watch = matches!(rpc, Rpc::Append).then(|| self.pool.links.watch(self.target, &self.node.addr, timeout));
         let fate = self.pool.faults.as_ref().map(|(from, f)| f.decide(*from, self.target));
-        match fate {
-            Some(Fate::DropRequest) => {
-                tokio::time::sleep(timeout.min(Duration::from_millis(50))).await;
-                return Err(RPCError::Unreachable(Unreachable::new(&Injected("request dropped"))));
-            }
-            Some(Fate::Deliver { delay }) if !delay.is_zero() => tokio::time::sleep(delay).await,
-            _ => {}
+        if fate == Some(Fate::DropRequest) {
+            tokio::time::sleep(timeout.min(Duration::from_millis(50))).await;
+            return Err(RPCError::Unreachable(Unreachable::new(&Injected("request dropped"))));
         }
         let channel = self.pool.get(&self.node.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
-        let mut client = RaftPeerClient::new(channel)
-            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
         let payload = encode(req);
         if matches!(rpc, Rpc::Snapshot) {
             self.pool.moves.admit(payload.len() as u64).await;
         }
-        let mut request = Request::new(RaftMessage { group: self.group, payload });
-        request.set_timeout(timeout);
-        let reply = match rpc {
-            Rpc::Append => client.append_entries(request).await,
-            Rpc::Vote => client.vote(request).await,
-            Rpc::Snapshot => client.install_snapshot(request).await,
+        let send = send(channel, rpc, RaftMessage { group: self.group, payload }, timeout);
+        let reply = match fate {
+            Some(Fate::Deliver { delay }) if !delay.is_zero() => {
+                // A slow link: the message is on its way, and giving up on the call does not
+                // recall it (the peer still handles it, late), as on a real network.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = tx.send(send.await);
+                });
+                rx.await.unwrap_or_else(|_| Err(Status::cancelled("delayed send abandoned")))
+            }
+            _ => send.await,
         };
         if fate == Some(Fate::DropReply) {
             return Err(RPCError::Network(NetworkError::new(&Injected("reply dropped"))));
         }
         let payload = match reply {
-            Ok(r) => r.into_inner().payload,
+            Ok(r) => {
+                if let Some(w) = watch {
+                    w.answered();
+                }
+                r.into_inner().payload
+            }
             // Refused or dropped connections: the peer is down; openraft backs off.
             Err(s) if s.code() == tonic::Code::Unavailable => return Err(RPCError::Unreachable(Unreachable::new(&s))),
             Err(s) => return Err(RPCError::Network(NetworkError::new(&s))),
@@ -163,6 +173,25 @@ impl PeerClient {
         let result: Result<Resp, RaftError<NodeId, E>> =
             decode(&payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
+    }
+}
+
+/// Sends one peer message and waits for the reply.
+async fn send(
+    channel: Channel,
+    rpc: Rpc,
+    message: RaftMessage,
+    timeout: Duration,
+) -> Result<Response<RaftMessage>, Status> {
+    let mut client = RaftPeerClient::new(channel)
+        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+    let mut request = Request::new(message);
+    request.set_timeout(timeout);
+    match rpc {
+        Rpc::Append => client.append_entries(request).await,
+        Rpc::Vote => client.vote(request).await,
+        Rpc::Snapshot => client.install_snapshot(request).await,
     }
 }
 

@@ -4,21 +4,22 @@
 //! same profiles, every acknowledged event is applied exactly once, and no event whose proposal
 //! definitely failed is applied.
 
-use std::collections::{BTreeMap, HashMap};
+#[allow(dead_code)] // each test binary uses part of the harness
+mod common;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use raft::net_faults::NetFaults;
 use raft::state_machine::{dedupe_key, read_profile};
-use raft::{Command, CommandResult, MultiRaft, NodeId, NodeInfo, RaftOptions};
+use raft::{Command, CommandResult, NodeId, RaftOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use storage::{Cf, Engine, EngineOptions};
-use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use storage::Cf;
 
-const SHARD: u32 = 0;
+use common::{start, SHARD};
 const USERS: [&str; 4] = ["ann", "bob", "cyd", "dee"];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,58 +29,16 @@ enum Fate {
     Unknown,
 }
 
-struct Cluster {
-    nodes: Vec<(NodeId, Arc<MultiRaft>, Arc<Engine>)>,
-    _dirs: Vec<tempfile::TempDir>,
-}
-
-async fn start(faults: Arc<NetFaults>) -> Cluster {
+/// One seeded run; returns how many events were acknowledged.
+async fn run(seed: u64) -> usize {
+    let faults = Arc::new(NetFaults::new(seed));
     let opts = RaftOptions {
         heartbeat_ms: 50,
         election_timeout_min_ms: 300,
         election_timeout_max_ms: 600,
-        net_faults: Some(faults),
-        ..RaftOptions::default()
+        ..Default::default()
     };
-    let mut nodes = Vec::new();
-    let mut dirs = Vec::new();
-    let mut members = BTreeMap::new();
-    for id in 1..=3u64 {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(Engine::open(dir.path(), &EngineOptions::default()).unwrap());
-        let multi = MultiRaft::start(id, engine.clone(), &opts).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let service = raft::network::PeerService::new(multi.clone()).into_server();
-        tokio::spawn(
-            tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpIncoming::from(listener)),
-        );
-        multi.ensure_shard(SHARD).await.unwrap();
-        members.insert(id, NodeInfo { addr, ..Default::default() });
-        nodes.push((id, multi, engine));
-        dirs.push(dir);
-    }
-    nodes[0].1.group(SHARD).unwrap().raft.initialize(members).await.unwrap();
-    Cluster { nodes, _dirs: dirs }
-}
-
-impl Cluster {
-    /// The raft of a node that believes it leads, else any node's (which will redirect).
-    fn leader_or(&self, pick: usize) -> raft::Raft {
-        for (id, multi, _) in &self.nodes {
-            let raft = multi.group(SHARD).unwrap().raft;
-            if raft.metrics().borrow().current_leader == Some(*id) {
-                return raft;
-            }
-        }
-        self.nodes[pick % self.nodes.len()].1.group(SHARD).unwrap().raft
-    }
-}
-
-/// One seeded run; returns how many events were acknowledged.
-async fn run(seed: u64) -> usize {
-    let faults = Arc::new(NetFaults::new(seed));
-    let cluster = Arc::new(start(faults.clone()).await);
+    let cluster = Arc::new(start(opts, faults.clone()).await);
     let ids: Vec<NodeId> = cluster.nodes.iter().map(|n| n.0).collect();
     let ledger: Arc<Mutex<HashMap<(String, String), Fate>>> = Arc::default();
     let until = Instant::now() + Duration::from_secs(6);
@@ -172,9 +131,7 @@ async fn run(seed: u64) -> usize {
         let applied = reference.map_or(0, |p| p.events_applied);
         assert_eq!(applied, present, "seed {seed}: {user}'s profile counts each applied event once");
     }
-    for (_, multi, _) in &cluster.nodes {
-        multi.shutdown().await;
-    }
+    cluster.shutdown().await;
     ledger.values().filter(|f| **f == Fate::Acknowledged).count()
 }
 

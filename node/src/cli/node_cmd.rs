@@ -56,7 +56,8 @@ pub struct NodeArgs {
     #[arg(long, env = "TRACEO_PROFILE_CACHE_ENTRIES")]
     pub profile_cache_entries: Option<usize>,
     /// Raft heartbeat interval [default: 250]. Also every append's timeout (openraft 0.9): it must
-    /// exceed the slowest round trip between replicas, or their shards stall (docs/JEPSEN.md).
+    /// exceed the slowest round trip between replicas, or their shards stall (docs/JEPSEN.md);
+    /// `traceo_raft_append_timeouts_total{peer}` on /metrics and a warning in the log show it.
     #[arg(long, env = "TRACEO_HEARTBEAT_MS")]
     pub heartbeat_ms: Option<u64>,
     /// Raft election timeout, lower bound [default: 1000].
