@@ -93,7 +93,7 @@ impl Metrics {
                 IntGaugeVec::new(
                     Opts::new(
                         "raft_append_timeouts_total",
-                        "Appends to a peer given up unanswered after heartbeat_ms (its round trip is too long)",
+                        "Appends to a peer unanswered within heartbeat_ms (peer unreachable, or its round trip is longer)",
                     ),
                     &["peer"],
                 )

@@ -5,7 +5,9 @@
 //! answered. A peer whose round trip is longer never gets an answer through: replication to it
 //! stalls, yet it still receives the late heartbeats and never calls an election, so a shard
 //! whose quorum needs it commits nothing. [`LinkStats`] makes that visible (metrics, and a
-//! warning naming the peer and the setting to raise) instead of leaving a silent stall.
+//! warning naming the peer and the setting to raise) instead of leaving a silent stall. A peer
+//! that is paused or behind a blackhole also leaves appends unanswered; a refused connection (a
+//! dead process) fails at once and is not counted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -113,8 +115,9 @@ impl Drop for AppendWatch {
                     addr = %self.addr,
                     timeouts = n,
                     timeout_ms = self.timeout.as_millis() as u64,
-                    "appends to node {} time out: its round trip exceeds heartbeat_ms, so replication to it \
-                     stalls; raise heartbeat_ms (and the election timeouts) above the slowest round trip between replicas",
+                    "appends to node {} get no answer within heartbeat_ms: it is unreachable, or its round trip is \
+                     longer, which stalls replication to it for as long as it lasts; if the node is up, raise \
+                     heartbeat_ms (and the election timeouts) above the slowest round trip between replicas",
                     self.peer
                 );
             }

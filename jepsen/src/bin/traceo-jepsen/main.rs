@@ -4,6 +4,7 @@
 //! `traceo-jepsen run --nodes 5 --workload list-append --nemesis kill,pause --duration 60s
 //! --rate 200 --seed 7 --out DIR` exits 0 only when every checker says valid.
 
+mod links;
 mod nemesis;
 mod net;
 mod plots;
@@ -169,6 +170,12 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let output = runner::run(&opts, traceo, &args.out).await?;
     output.history.write_jsonl(&args.out.join("history.jsonl"))?;
     std::fs::write(args.out.join("unread.json"), serde_json::to_string(&output.unread)? + "\n")?;
+    std::fs::write(args.out.join("links.json"), serde_json::to_string_pretty(&output.links)? + "\n")?;
+    eprintln!(
+        "raft appends unanswered within heartbeat_ms (cut links, or round trips above it): {} on {} nodes (links.json)",
+        links::total_timeouts(&output.links),
+        output.links.len()
+    );
     let valid = report::check_and_write(&output.history, &args.out, Some(output.faults), &output.unread)?;
     // TRACEO_JEPSEN_KEEP=1 keeps the node logs and data of a valid run too.
     if valid && std::env::var_os("TRACEO_JEPSEN_KEEP").is_none() {

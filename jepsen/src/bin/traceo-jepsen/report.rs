@@ -50,7 +50,7 @@ fn stats(h: &History) -> serde_json::Value {
 
 /// Runs every checker on `h`, writes `results.json` into `dir` and prints the verdicts.
 /// True when every checker says valid.
-/// `unread`: keys the runner could not read after healing (recorded in `run-notes.json` for a
+/// `unread`: keys the runner could not read after healing (recorded in `unread.json` for a
 /// later `check`); any makes the run invalid: the cluster must serve again once faults stop.
 pub fn check_and_write(h: &History, dir: &Path, faults: Option<u64>, unread: &[String]) -> anyhow::Result<bool> {
     // The workload shows in its operations: appends (list-append) or writes and cas (register).
