@@ -1,6 +1,6 @@
 //! `ClusterStatus` as seen from this node: meta state plus its own replicas' Raft state.
 
-use client::proto::{ClusterStatusResponse, FollowerProgress, NodeStatus, ShardMove, ShardStatus};
+use client::proto::{ClusterStatusResponse, FollowerProgress, NodeStatus, PeerLink, ShardMove, ShardStatus};
 use openraft::ServerState;
 
 use crate::shared::Shared;
@@ -13,6 +13,23 @@ fn role(s: ServerState) -> &'static str {
         ServerState::Learner => "learner",
         ServerState::Shutdown => "shutdown",
     }
+}
+
+fn links(shared: &Shared) -> Vec<PeerLink> {
+    shared
+        .multi
+        .pool()
+        .links
+        .snapshot()
+        .into_iter()
+        .map(|(peer, l)| PeerLink {
+            peer,
+            answered: l.answered,
+            timeouts: l.timeouts,
+            round_trip_ms: l.round_trip.as_secs_f64() * 1e3,
+            ms_since_last_timeout: l.last_timeout.map_or(0, |t| t.elapsed().as_millis() as u64),
+        })
+        .collect()
 }
 
 pub async fn cluster_status(shared: &Shared) -> ClusterStatusResponse {
@@ -63,6 +80,7 @@ pub async fn cluster_status(shared: &Shared) -> ClusterStatusResponse {
         moving,
         moves_planned,
         snapshot_bytes_sent: shared.multi.pool().moves.bytes_sent(),
+        links: links(shared),
         cluster_id: cluster.cluster_id,
         epoch: meta.epoch,
         shards: if meta.placement.is_empty() { 0 } else { cluster.shards },

@@ -117,31 +117,45 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_report_every_peer_link_of_a_leader() {
+async fn peer_links_are_reported_and_a_paused_peer_shows_in_cluster_status() {
     common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let (mut cluster, _client) = start_cluster(dir.path(), 3, 2, 3).await;
+    let seeds = cluster.seeds().join(",");
     let (_, page) = http_get(&cluster.nodes[0].admin_addr, "/metrics");
     let meta_leader = sample(&page, "traceo_raft_leader{group=\"meta\"}").expect("meta leader reported") as usize;
     assert!((1..=3).contains(&meta_leader), "{page}");
     // The meta leader appends (heartbeats at least) to both other nodes: each link is reported.
     let admin = cluster.nodes[meta_leader - 1].admin_addr.clone();
     let peers: Vec<usize> = (1..=3).filter(|&p| p != meta_leader).collect();
+    let metric = |page: &str, name: &str, p: usize| sample(page, &format!("traceo_raft_{name}{{peer=\"{p}\"}}"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let (_, page) = http_get(&admin, "/metrics");
-        let answered = |p: usize| sample(&page, &format!("traceo_raft_appends_answered_total{{peer=\"{p}\"}}"));
-        if peers.iter().all(|&p| answered(p).is_some_and(|n| n > 0.0)) {
-            for p in &peers {
-                let rtt = sample(&page, &format!("traceo_raft_append_round_trip_seconds{{peer=\"{p}\"}}")).unwrap();
+        if peers.iter().all(|&p| metric(&page, "appends_answered_total", p).is_some_and(|n| n > 0.0)) {
+            for &p in &peers {
+                let rtt = metric(&page, "append_round_trip_seconds", p).unwrap();
                 assert!(rtt > 0.0 && rtt < 1.0, "loopback round trip to node {p}: {rtt} s");
-                let timeouts = sample(&page, &format!("traceo_raft_append_timeouts_total{{peer=\"{p}\"}}"));
-                assert!(timeouts.is_some(), "timeouts to node {p} are reported: {page}");
+                assert!(metric(&page, "append_timeouts_total", p).is_some(), "timeouts to node {p}: {page}");
             }
             break;
         }
         assert!(std::time::Instant::now() < deadline, "links of node {meta_leader} not reported: {page}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+
+    // A paused peer answers nothing: the leader's appends to it go unanswered within heartbeat_ms.
+    let paused = peers[0];
+    let pid = cluster.pid(paused - 1).expect("running").to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let (_, page) = http_get(&admin, "/metrics");
+    let timeouts = metric(&page, "append_timeouts_total", paused).unwrap();
+    assert!(timeouts >= 5.0, "appends to paused node {paused} unanswered: {timeouts}");
+    let (ok, out, err) = traceo(&["cluster", "status", "--seeds", &seeds]);
+    assert!(ok, "{err}");
+    assert!(out.contains("raft links with appends unanswered within heartbeat_ms"), "{out}");
+    assert!(out.contains(&format!("  {meta_leader} -> {paused}: ")), "{out}");
     cluster.terminate_all(std::time::Duration::from_secs(10));
 }

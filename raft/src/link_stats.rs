@@ -27,6 +27,8 @@ pub struct Link {
     pub timeouts: u64,
     /// Smoothed round trip of answered appends (exponential average, weight 1/8 per sample).
     pub round_trip: Duration,
+    /// When the last timeout was recorded.
+    pub last_timeout: Option<Instant>,
     /// Timeouts since the last warning (or since the start).
     unwarned: u64,
     last_warning: Option<Instant>,
@@ -64,6 +66,7 @@ impl LinkStats {
         let l = links.entry(peer).or_default();
         l.timeouts += 1;
         l.unwarned += 1;
+        l.last_timeout = Some(now);
         if l.last_warning.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
             return None;
         }
@@ -153,6 +156,7 @@ mod tests {
         assert_eq!(stats.timed_out(3, t0 + Duration::from_secs(2)), Some(1), "per peer");
         assert_eq!(stats.timed_out(2, t0 + WARN_EVERY + Duration::from_secs(1)), Some(3));
         assert_eq!(stats.link(2).timeouts, 4);
+        assert_eq!(stats.link(2).last_timeout, Some(t0 + WARN_EVERY + Duration::from_secs(1)));
     }
 
     #[test]

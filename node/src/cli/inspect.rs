@@ -37,6 +37,37 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     print_status(&client, args.json).await
 }
 
+/// Links with an append unanswered within this long ago are shown.
+const RECENT_LINK_TIMEOUT_MS: u64 = 60_000;
+
+/// Raft links (from the answering nodes) on which appends recently went unanswered within
+/// heartbeat_ms: the peer is unreachable or its round trip is longer, and replication stalls.
+fn print_slow_links(ok: &[&client::proto::ClusterStatusResponse]) {
+    let slow: Vec<_> = ok
+        .iter()
+        .flat_map(|s| s.links.iter().map(move |l| (s.node_id, l)))
+        .filter(|(_, l)| l.timeouts > 0 && l.ms_since_last_timeout < RECENT_LINK_TIMEOUT_MS)
+        .collect();
+    if slow.is_empty() {
+        println!("raft links: every append answered within heartbeat_ms in the last 60 s");
+        return;
+    }
+    println!(
+        "raft links with appends unanswered within heartbeat_ms in the last 60 s (peer unreachable, or its round \
+         trip is longer: replication to it stalls; raise heartbeat_ms above the slowest round trip)"
+    );
+    for (from, l) in slow {
+        println!(
+            "  {from} -> {}: {} unanswered since start, the last {:.1} s ago; {} answered, round trip {:.1} ms",
+            l.peer,
+            l.timeouts,
+            l.ms_since_last_timeout as f64 / 1e3,
+            l.answered,
+            l.round_trip_ms
+        );
+    }
+}
+
 /// Nodes, then one line per shard: replicas, leader, term, and each follower's lag.
 pub async fn print_status(client: &Client, as_json: bool) -> anyhow::Result<()> {
     let answers = client.cluster_status_all().await;
@@ -94,6 +125,7 @@ pub async fn print_status(client: &Client, as_json: bool) -> anyhow::Result<()> 
         let ids = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
         println!("  shard {:<5} voters [{}] -> target [{}]", m.shard, ids(&m.from), ids(&m.to));
     }
+    print_slow_links(&ok);
     println!(
         "{:<6} {:<12} {:<7} {:>6} {:>10}  lag (entries behind the leader)",
         "shard", "replicas", "leader", "term", "last log"
