@@ -118,20 +118,32 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_links_are_reported_and_a_paused_peer_shows_in_cluster_status() {
+    use std::time::{Duration, Instant};
     common::init_logs();
     let dir = tempfile::tempdir().unwrap();
-    let (mut cluster, _client) = start_cluster(dir.path(), 3, 2, 3).await;
+    let (mut cluster, client) = start_cluster(dir.path(), 3, 2, 3).await;
     let seeds = cluster.seeds().join(",");
-    let (_, page) = http_get(&cluster.nodes[0].admin_addr, "/metrics");
-    let meta_leader = sample(&page, "traceo_raft_leader{group=\"meta\"}").expect("meta leader reported") as usize;
-    assert!((1..=3).contains(&meta_leader), "{page}");
+    // Node ids are given at bootstrap: find each id's process.
+    let status = client.cluster_status().await.unwrap();
+    let index = |id: u64| {
+        let n = status.nodes.iter().find(|n| n.id == id).expect("node in status");
+        cluster.index_of_addr(&n.addr).expect("node of this cluster")
+    };
+    let ids: Vec<u64> = status.nodes.iter().map(|n| n.id).collect();
+    assert_eq!(ids.len(), 3);
+    let admin = |id: u64| cluster.nodes[index(id)].admin_addr.clone();
+    let metric = |page: &str, name: &str, p: u64| sample(page, &format!("traceo_raft_{name}{{peer=\"{p}\"}}"));
+    let meta_leader = || {
+        let (_, page) = http_get(&cluster.nodes[0].admin_addr, "/metrics");
+        sample(&page, "traceo_raft_leader{group=\"meta\"}").expect("meta leader reported") as u64
+    };
+
     // The meta leader appends (heartbeats at least) to both other nodes: each link is reported.
-    let admin = cluster.nodes[meta_leader - 1].admin_addr.clone();
-    let peers: Vec<usize> = (1..=3).filter(|&p| p != meta_leader).collect();
-    let metric = |page: &str, name: &str, p: usize| sample(page, &format!("traceo_raft_{name}{{peer=\"{p}\"}}"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let leader = meta_leader();
+    let peers: Vec<u64> = ids.iter().copied().filter(|&p| p != leader).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, page) = http_get(&admin, "/metrics");
+        let (_, page) = http_get(&admin(leader), "/metrics");
         if peers.iter().all(|&p| metric(&page, "appends_answered_total", p).is_some_and(|n| n > 0.0)) {
             for &p in &peers {
                 let rtt = metric(&page, "append_round_trip_seconds", p).unwrap();
@@ -140,22 +152,24 @@ async fn peer_links_are_reported_and_a_paused_peer_shows_in_cluster_status() {
             }
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "links of node {meta_leader} not reported: {page}");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(Instant::now() < deadline, "links of node {leader} not reported: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // A paused peer answers nothing: the leader's appends to it go unanswered within heartbeat_ms.
-    let paused = peers[0];
-    let pid = cluster.pid(paused - 1).expect("running").to_string();
+    // A paused peer answers nothing: appends to it go unanswered within heartbeat_ms. Pause a
+    // node that does not lead the meta group now, so its leader (another node) appends to it.
+    let leader = meta_leader();
+    let paused = ids.iter().copied().find(|&p| p != leader).unwrap();
+    let pid = cluster.pid(index(paused)).expect("running").to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
-    let (_, page) = http_get(&admin, "/metrics");
-    let timeouts = metric(&page, "append_timeouts_total", paused).unwrap();
-    assert!(timeouts >= 5.0, "appends to paused node {paused} unanswered: {timeouts}");
+    let (_, page) = http_get(&admin(leader), "/metrics");
+    let unanswered = metric(&page, "append_timeouts_total", paused).unwrap_or(0.0);
+    assert!(unanswered >= 5.0, "appends from {leader} to paused node {paused} unanswered: {unanswered}\n{page}");
     let (ok, out, err) = traceo(&["cluster", "status", "--seeds", &seeds]);
     assert!(ok, "{err}");
     assert!(out.contains("raft links with appends unanswered within heartbeat_ms"), "{out}");
-    assert!(out.contains(&format!("  {meta_leader} -> {paused}: ")), "{out}");
-    cluster.terminate_all(std::time::Duration::from_secs(10));
+    assert!(out.contains(&format!("  {leader} -> {paused}: ")), "{out}");
+    cluster.terminate_all(Duration::from_secs(10));
 }
