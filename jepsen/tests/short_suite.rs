@@ -39,7 +39,7 @@ fn run_with(workload: &str, nemesis: &str, seed: u64, dir: &Path, extra: &[&str]
     for file in ["history.jsonl", "latency.png", "throughput.png", "run.json"] {
         assert!(out.join(file).is_file(), "{file} written");
     }
-    // Every node's Raft links, scraped at the end; a paused node left appends unanswered.
+    // Every node's Raft links, read at the end; a paused node left appends unanswered.
     let links: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("links.json")).unwrap()).unwrap();
     let nodes = links.as_object().expect("links by node");

@@ -10,7 +10,7 @@
 //! dead process) fails at once and is not counted.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::types::NodeId;
@@ -74,39 +74,33 @@ impl LinkStats {
         Some(std::mem::take(&mut l.unwarned))
     }
 
-    /// Starts watching one append to `peer` with `timeout`: drop the watch when the call ends.
-    pub fn watch(self: &Arc<Self>, peer: NodeId, addr: &str, timeout: Duration) -> AppendWatch {
-        AppendWatch {
-            stats: self.clone(),
-            peer,
-            addr: addr.to_string(),
-            timeout,
-            started: Instant::now(),
-            answered: false,
-        }
+    /// Starts watching one append to `peer` (at `addr`) with `timeout`: drop the watch when the
+    /// call ends. Borrows only, so the hot path allocates nothing.
+    pub fn watch<'a>(&'a self, peer: NodeId, addr: &'a str, timeout: Duration) -> AppendWatch<'a> {
+        AppendWatch { stats: self, peer, addr, timeout, started: Instant::now(), answered: false }
     }
 }
 
 /// One append in flight. Dropped after an answer, it records the round trip; dropped without
 /// one after (nearly) the whole timeout — openraft cancelled the call, or the deadline error came
 /// first — it records a timeout. A call dropped early (a leader stepping down) records nothing.
-pub struct AppendWatch {
-    stats: Arc<LinkStats>,
+pub struct AppendWatch<'a> {
+    stats: &'a LinkStats,
     peer: NodeId,
-    addr: String,
+    addr: &'a str,
     timeout: Duration,
     started: Instant,
     answered: bool,
 }
 
-impl AppendWatch {
+impl AppendWatch<'_> {
     /// The peer answered (whatever the answer).
     pub fn answered(mut self) {
         self.answered = true;
     }
 }
 
-impl Drop for AppendWatch {
+impl Drop for AppendWatch<'_> {
     fn drop(&mut self) {
         let took = self.started.elapsed();
         if self.answered {
@@ -115,7 +109,7 @@ impl Drop for AppendWatch {
             if let Some(n) = self.stats.timed_out(self.peer, Instant::now()) {
                 tracing::warn!(
                     peer = self.peer,
-                    addr = %self.addr,
+                    addr = self.addr,
                     timeouts = n,
                     timeout_ms = self.timeout.as_millis() as u64,
                     "appends to node {} get no answer within heartbeat_ms: it is unreachable, or its round trip is \
@@ -134,7 +128,7 @@ mod tests {
 
     #[test]
     fn answers_timeouts_and_early_drops_are_told_apart() {
-        let stats = Arc::new(LinkStats::default());
+        let stats = LinkStats::default();
         stats.watch(2, "a", Duration::from_secs(10)).answered();
         drop(stats.watch(2, "a", Duration::from_secs(10))); // cancelled early: not a timeout
         drop(stats.watch(3, "b", Duration::ZERO)); // the whole (zero) timeout elapsed

@@ -1,7 +1,6 @@
 //! One run: a fresh local cluster of real `traceo` processes, the workload's workers and the
 //! nemesis for the run's duration, then healing, a final read of every key, and the history.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
@@ -67,7 +66,7 @@ pub struct RunOutput {
     /// Node logs and data, kept for a failed run.
     pub cluster_dir: PathBuf,
     /// Every node's Raft links at the end (node address -> peer id -> counters).
-    pub links: BTreeMap<String, BTreeMap<String, crate::links::Link>>,
+    pub links: crate::links::Links,
 }
 
 pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> anyhow::Result<RunOutput> {
@@ -229,8 +228,7 @@ pub async fn run(opts: &RunOptions, traceo: PathBuf, out: &std::path::Path) -> a
         process += 1;
     }
     let mut cluster = Arc::try_unwrap(cluster).map_err(|_| anyhow::anyhow!("cluster still shared"))?.into_inner();
-    let admins: Vec<(String, String)> = cluster.nodes.iter().map(|n| (n.addr.clone(), n.admin_addr.clone())).collect();
-    let links = tokio::task::spawn_blocking(move || crate::links::scrape(&admins)).await?;
+    let links = crate::links::collect(&client).await;
     cluster.terminate_all(Duration::from_secs(10));
     // The namespaces go only after their processes.
     drop(net);
