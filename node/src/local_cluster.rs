@@ -153,14 +153,19 @@ impl LocalCluster {
 
     /// True while node `i`'s process runs (false once it exited, e.g. after decommission).
     pub fn is_running(&mut self, i: usize) -> bool {
-        match self.nodes[i].child.as_mut().map(|c| c.try_wait()) {
-            Some(Ok(None)) => true,
-            Some(_) => {
-                self.nodes[i].child = None;
-                false
-            }
-            None => false,
-        }
+        self.reap(i);
+        self.nodes[i].child.is_some()
+    }
+
+    /// If node `i`'s process has exited: forgets it and says how it ended.
+    fn reap(&mut self, i: usize) -> Option<String> {
+        let ended = match self.nodes[i].child.as_mut()?.try_wait() {
+            Ok(None) => return None,
+            Ok(Some(status)) => status.to_string(),
+            Err(e) => format!("status unknown: {e}"),
+        };
+        self.nodes[i].child = None;
+        Some(ended)
     }
 
     fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
@@ -236,16 +241,16 @@ impl LocalCluster {
 
     /// An error naming the first started node whose process has exited, with its log's tail.
     fn fail_if_exited(&mut self) -> anyhow::Result<()> {
-        for (i, node) in self.nodes.iter_mut().enumerate() {
-            if let Some(status) = node.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                node.child = None;
+        for i in 0..self.nodes.len() {
+            if let Some(ended) = self.reap(i) {
+                let node = &self.nodes[i];
                 let log = std::fs::read_to_string(&node.log_path).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+                let lines: Vec<&str> = log.lines().collect();
                 anyhow::bail!(
-                    "node {i} ({}) exited ({status}) before the cluster was ready; the end of {}:\n{}",
+                    "node {i} ({}) exited ({ended}) before the cluster was ready; the end of {}:\n{}",
                     node.addr,
                     node.log_path.display(),
-                    tail.join("\n")
+                    lines[lines.len().saturating_sub(5)..].join("\n")
                 );
             }
         }
