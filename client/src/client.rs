@@ -6,20 +6,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
 use rand::Rng;
-use tonic::{Code, Request, Status};
+use tonic::{Request, Status};
 
 use crate::channels::Channels;
+use crate::contract;
+use crate::next_try::{next_try, NextTry};
 use crate::outcome::Outcome;
 use crate::proto::traceo_client::TraceoClient;
 use crate::proto::{
     feedback_request, AnalystOverride, ClusterStatusRequest, ClusterStatusResponse, DecommissionRequest,
-    DeployModelRequest, Event, EventStatus, FeedbackRequest, FeedbackResponse, GetProfileRequest, IngestRequest,
-    ModelAction, ModelActionRequest, ModelFiles, ModelsRequest, ModelsResponse, Profile, RebalanceRequest,
-    RebalanceResponse, ScoreRequest, ScoreResponse, SetOverrideRequest, SetOverrideResponse,
+    DeployModelRequest, Event, FeedbackRequest, FeedbackResponse, GetProfileRequest, IngestRequest, ModelAction,
+    ModelActionRequest, ModelFiles, ModelsRequest, ModelsResponse, Profile, RebalanceRequest, RebalanceResponse,
+    ScoreRequest, ScoreResponse, SetOverrideRequest, SetOverrideResponse,
 };
 use crate::routing::Routing;
+use crate::settle::{Round, Settlement};
 use crate::validate::{validate_batch, InvalidField, Limits};
-use crate::LEADER_ADDR_HEADER;
 
 /// How hard the client tries.
 #[derive(Clone, Debug)]
@@ -75,11 +77,6 @@ struct Inner {
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Transport-level failure of an attempt: was the request possibly acted on?
-fn status_is_definite(s: &Status) -> bool {
-    matches!(s.code(), Code::NotFound | Code::FailedPrecondition | Code::ResourceExhausted | Code::PermissionDenied)
 }
 
 impl Client {
@@ -209,9 +206,7 @@ impl Client {
     pub async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, ClientError> {
         validate_batch(events, now_ms(), &self.inner.opts.limits)?;
         let deadline = Instant::now() + self.inner.opts.deadline;
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
-        let mut maybe_applied = vec![false; events.len()];
-        let mut reasons = vec![String::new(); events.len()];
+        let mut settlement = Settlement::new(events.len());
         let mut pending: Vec<usize> = (0..events.len()).collect();
         let mut attempt = 0usize;
         while !pending.is_empty() {
@@ -241,89 +236,35 @@ impl Client {
                     (idx, result)
                 }
             });
-            let mut stale = false;
-            let mut next = Vec::new();
+            let mut round = Round::default();
             for (idx, result) in join_all(sends).await {
                 match result {
                     Ok(resp) => {
-                        if resp.epoch > self.inner.routing.read().expect("routing lock").epoch {
-                            stale = true;
-                        }
-                        for (&i, r) in idx.iter().zip(resp.results.iter()) {
-                            let shard = r.shard;
-                            match EventStatus::try_from(r.status).unwrap_or(EventStatus::Unspecified) {
-                                EventStatus::Applied => {
-                                    outcomes[i] = Some(Outcome::Ok { duplicate: false, verdict: r.verdict.clone() })
-                                }
-                                EventStatus::Duplicate => {
-                                    outcomes[i] = Some(Outcome::Ok { duplicate: true, verdict: None })
-                                }
-                                EventStatus::NotLeader => {
-                                    let mut routing = self.inner.routing.write().expect("routing lock");
-                                    if r.leader_id != 0 {
-                                        routing.set_leader(shard, r.leader_id, &r.leader_addr);
-                                    } else {
-                                        routing.forget_leader(shard);
-                                        stale = true;
-                                    }
-                                    reasons[i] = format!("shard {shard}: not leader");
-                                    next.push(i);
-                                }
-                                EventStatus::Indeterminate => {
-                                    maybe_applied[i] = true;
-                                    reasons[i] = format!("shard {shard}: {}", r.message);
-                                    next.push(i);
-                                }
-                                _ => {
-                                    reasons[i] = format!("shard {shard}: {}", r.message);
-                                    next.push(i);
-                                }
-                            }
-                        }
-                        // A reply shorter than the request leaves the rest unanswered: retry them.
-                        for &i in idx.iter().skip(resp.results.len()) {
-                            maybe_applied[i] = true;
-                            next.push(i);
-                        }
-                    }
-                    Err(s) if s.code() == Code::InvalidArgument => {
-                        return Err(ClientError::Rejected(s.message().into()))
-                    }
-                    Err(s) => {
-                        stale = true;
                         let mut routing = self.inner.routing.write().expect("routing lock");
-                        for &i in &idx {
-                            let shard = routing.shard_of(&events[i].user_id);
-                            routing.forget_leader(shard);
-                            maybe_applied[i] |= !status_is_definite(&s);
-                            reasons[i] = format!("shard {shard}: {:?}: {}", s.code(), s.message());
-                            next.push(i);
-                        }
+                        settlement.apply_response(&idx, &resp, &mut routing, &mut round);
+                    }
+                    Err(s) if contract::is_final(&s) => return Err(ClientError::Rejected(s.message().into())),
+                    Err(s) => {
+                        let mut routing = self.inner.routing.write().expect("routing lock");
+                        settlement.apply_error(&idx, &s, events, &mut routing, &mut round);
                     }
                 }
             }
-            pending = next;
+            pending = round.retry;
             if pending.is_empty() {
                 break;
             }
             if Instant::now() >= deadline {
-                for &i in &pending {
-                    let reason = std::mem::take(&mut reasons[i]);
-                    outcomes[i] = Some(if maybe_applied[i] {
-                        Outcome::Indeterminate { reason }
-                    } else {
-                        Outcome::Failed { reason }
-                    });
-                }
+                settlement.settle_at_deadline(&pending);
                 break;
             }
-            if stale {
+            if round.stale {
                 self.maybe_refresh().await;
             }
             self.backoff(attempt, deadline).await;
             attempt += 1;
         }
-        Ok(outcomes.into_iter().map(|o| o.expect("every event settled")).collect())
+        Ok(settlement.into_outcomes())
     }
 
     /// Reads a user's profile: linearizable on the shard leader, or from any replica with
@@ -398,19 +339,19 @@ impl Client {
                 Ok(c) => call(c, self.request(req.clone())).await,
                 Err(e) => Err(e),
             };
-            match result {
+            let s = match result {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(s) if s.code() == Code::InvalidArgument => return Err(ClientError::Rejected(s.message().into())),
-                Err(s) => {
-                    if let Some(leader) = s.metadata().get(LEADER_ADDR_HEADER).and_then(|v| v.to_str().ok()) {
-                        learn_leader(leader);
-                        hinted = Some(leader.to_string());
-                    } else {
-                        self.maybe_refresh().await;
-                    }
-                    last = format!("{addr}: {:?}: {}", s.code(), s.message());
+                Err(s) => s,
+            };
+            match next_try(&s) {
+                NextTry::GiveUp => return Err(ClientError::Rejected(s.message().into())),
+                NextTry::Leader(leader) => {
+                    learn_leader(leader);
+                    hinted = Some(leader.to_string());
                 }
+                NextTry::Refresh => self.maybe_refresh().await,
             }
+            last = format!("{addr}: {:?}: {}", s.code(), s.message());
             if Instant::now() >= deadline {
                 break;
             }

@@ -8,13 +8,21 @@
 //! event as [`Outcome::Ok`], [`Outcome::Failed`] (definitely not applied) or
 //! [`Outcome::Indeterminate`] (may be applied; retrying with the same id is safe).
 //!
+//! [`contract`] is the gRPC status contract the server and the client share: the
+//! [`LEADER_ADDR_HEADER`] a "not leader" refusal names the leader in, and what each status code
+//! and per-event `EventStatus` means for "was it applied?". It is there for the server to build
+//! its refusals with, and the client's retries decide with it.
+//!
 //! It must not depend on the server's crates (`raft`, `storage`, `node`): anything here is what a
 //! user's program links.
 
 mod channels;
 mod client;
+pub mod contract;
+mod next_try;
 mod outcome;
 mod routing;
+mod settle;
 pub mod validate;
 
 pub mod proto {
@@ -22,8 +30,6 @@ pub mod proto {
 }
 
 pub use client::{Client, ClientError, ClientOptions};
+pub use contract::LEADER_ADDR_HEADER;
 pub use outcome::Outcome;
 pub use validate::{InvalidField, Limits};
-
-/// gRPC metadata key carrying the leader's address on a `FAILED_PRECONDITION` "not leader" reply.
-pub const LEADER_ADDR_HEADER: &str = "traceo-leader-addr";

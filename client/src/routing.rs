@@ -91,3 +91,110 @@ impl Routing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{NodeStatus, ShardStatus};
+
+    fn node(id: u64) -> NodeStatus {
+        NodeStatus { id, addr: format!("n{id}:7000"), ..Default::default() }
+    }
+
+    /// Shard `shard`'s status as a node sees it: `leader` at `term` (0: unknown).
+    fn shard(shard: u32, replicas: &[u64], hosted: bool, leader: u64, term: u64) -> ShardStatus {
+        ShardStatus { shard, replicas: replicas.to_vec(), hosted, leader_id: leader, term, ..Default::default() }
+    }
+
+    fn answer(epoch: u64, nodes: &[u64], shard_status: Vec<ShardStatus>) -> ClusterStatusResponse {
+        ClusterStatusResponse {
+            epoch,
+            shards: shard_status.len() as u32,
+            nodes: nodes.iter().map(|&id| node(id)).collect(),
+            shard_status,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn merge_needs_a_placed_answer() {
+        assert!(Routing::merge(&[]).is_none());
+        let unplaced = ClusterStatusResponse { epoch: 3, shards: 0, nodes: vec![node(1)], ..Default::default() };
+        assert!(Routing::merge(&[unplaced]).is_none());
+    }
+
+    #[test]
+    fn merge_takes_the_newest_placement_and_the_highest_term_leaders() {
+        let old = answer(4, &[1, 2], vec![shard(0, &[1, 2], true, 1, 9), shard(1, &[2, 1], true, 2, 3)]);
+        let new = answer(5, &[1, 2, 3], vec![shard(0, &[3, 1], true, 3, 8), shard(1, &[3, 2], true, 3, 4)]);
+        // A node without a replica of shard 1 reports a newer leader: not trusted.
+        let outsider = answer(5, &[1, 2, 3], vec![shard(0, &[3, 1], false, 0, 0), shard(1, &[3, 2], false, 1, 99)]);
+        let r = Routing::merge(&[old, new, outsider]).expect("placed");
+
+        assert_eq!((r.epoch, r.shards), (5, 2));
+        assert_eq!(r.replicas, vec![vec![3, 1], vec![3, 2]], "the newest epoch's placement");
+        assert_eq!(r.addrs.len(), 3);
+        assert_eq!(r.addrs.get(&3).map(String::as_str), Some("n3:7000"));
+        // Leaders come from every answer, old epochs included: the highest term wins.
+        assert_eq!(r.leaders, vec![Some((1, 9)), Some((3, 4))]);
+    }
+
+    #[test]
+    fn merge_ignores_unknown_leaders_and_shards_out_of_range() {
+        let mut a = answer(2, &[1, 2], vec![shard(0, &[1, 2], true, 0, 7)]);
+        a.shard_status.push(shard(5, &[1], true, 1, 1));
+        let r = Routing::merge(&[a]).expect("placed");
+        assert_eq!(r.shards, 1);
+        assert_eq!(r.replicas, vec![vec![1, 2]]);
+        assert_eq!(r.leaders, vec![None]);
+    }
+
+    fn two_shards() -> Routing {
+        let a = answer(1, &[1, 2, 3], vec![shard(0, &[1, 2, 3], true, 2, 5), shard(1, &[3, 1], true, 0, 0)]);
+        Routing::merge(&[a]).expect("placed")
+    }
+
+    #[test]
+    fn target_prefers_the_leader_and_tries_the_replicas_every_third_attempt() {
+        let r = two_shards();
+        let to: Vec<String> = (0..6).filter_map(|a| r.target(0, a)).collect();
+        assert_eq!(to, ["n2:7000", "n2:7000", "n3:7000", "n2:7000", "n2:7000", "n3:7000"]);
+        // No leader known: the replicas in turn.
+        let to: Vec<String> = (0..4).filter_map(|a| r.target(1, a)).collect();
+        assert_eq!(to, ["n3:7000", "n1:7000", "n3:7000", "n1:7000"]);
+        assert_eq!(r.target(2, 0), None, "no such shard");
+    }
+
+    #[test]
+    fn target_falls_back_to_the_replicas_when_the_leader_has_no_address() {
+        let mut r = two_shards();
+        r.set_leader(1, 9, "");
+        assert_eq!(r.leaders[1], Some((9, 0)));
+        assert_eq!(r.target(1, 0).as_deref(), Some("n3:7000"));
+        r.replicas[1].clear();
+        assert_eq!(r.target(1, 0), None);
+    }
+
+    #[test]
+    fn set_leader_keeps_the_term_and_learns_the_address() {
+        let mut r = two_shards();
+        r.set_leader(0, 4, "n4:7000");
+        assert_eq!(r.leaders[0], Some((4, 5)));
+        assert_eq!(r.target(0, 0).as_deref(), Some("n4:7000"));
+        r.set_leader(7, 5, "n5:7000");
+        assert_eq!(r.leaders.len(), 2, "no slot for an unknown shard");
+        assert_eq!(r.addrs.get(&5).map(String::as_str), Some("n5:7000"), "the address is still learnt");
+    }
+
+    #[test]
+    fn set_leader_addr_resolves_a_known_address_and_forgets_an_unknown_one() {
+        let mut r = two_shards();
+        r.set_leader_addr(1, "n1:7000");
+        assert_eq!(r.leaders[1], Some((1, 0)));
+        assert_eq!(r.target(1, 0).as_deref(), Some("n1:7000"));
+        r.set_leader_addr(0, "elsewhere:1");
+        assert_eq!(r.leaders[0], None);
+        r.forget_leader(1);
+        assert_eq!(r.leaders, vec![None, None]);
+    }
+}
