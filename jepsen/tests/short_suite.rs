@@ -1,18 +1,92 @@
-//! The short Jepsen suite CI runs: `traceo-jepsen run` on 5 real node processes, one run per
-//! nemesis (kill, pause, partition, clock, member), with the list-append workload except pause,
-//! which runs the register workload, plus a register run with partitions and latency through
-//! the fault-injecting TCP proxies (no root needed); each must be judged valid by every checker.
-//! Failing runs keep their directory (history, results, plots, node logs) and name it.
+//! The short Jepsen suite CI runs: `traceo-jepsen run` on 5 real node processes, one test per
+//! run, so a failure names its nemesis: kill, pause, partition, clock and member, with the
+//! list-append workload except pause, which runs the register workload, plus a register run with
+//! partitions and latency through the fault-injecting TCP proxies (no root needed). Each must be
+//! judged valid by every checker. Every run has its own directory; a failing run keeps it
+//! (history, results, plots, node logs) and names it.
+//!
+//! One cluster at a time: under nextest every test of this package is in the test group
+//! `clusters` (`max-threads = 1`, see `.config/nextest.toml`), and under plain `cargo test`,
+//! whose tests are threads of one process, each run holds [`ONE_CLUSTER`].
+//!
+//! Prerequisites: the partition run needs network namespaces (root and iproute2), the clock run
+//! libfaketime. A missing one never passes silently: under CI (the environment variable `CI` set
+//! and non-empty, as `.ci/run` is run, which installs both and runs as root) the test fails with
+//! a message naming what is missing; elsewhere it prints `SKIPPED: <test>: needs <what>` to
+//! stderr and returns (`cargo test` shows that line; nextest shows it with
+//! `--success-output immediate` or `--no-capture`).
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 
-fn run(workload: &str, nemesis: &str, seed: u64, dir: &Path) {
-    run_with(workload, nemesis, seed, dir, &[]);
+/// Held by a run for its whole length, so that plain `cargo test` also runs one cluster at a time.
+static ONE_CLUSTER: Mutex<()> = Mutex::new(());
+
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+#[test]
+fn kill_list_append() {
+    run("list-append", "kill", 1, &[]);
 }
 
-fn run_with(workload: &str, nemesis: &str, seed: u64, dir: &Path, extra: &[&str]) {
-    let out = dir.join(format!("{workload}-{}", nemesis.replace(',', "-")));
+/// Also checks that appends to the paused node went unanswered.
+#[test]
+fn pause_register() {
+    run("register", "pause", 2, &[]);
+}
+
+#[test]
+fn partition_list_append() {
+    if require("root and iproute2 (network namespaces)", chaos::netns::available()) {
+        run("list-append", "partition", 3, &[]);
+    }
+}
+
+#[test]
+fn clock_list_append() {
+    if require(&format!("libfaketime at {LIBFAKETIME} (apt-get install faketime)"), Path::new(LIBFAKETIME).is_file()) {
+        run("list-append", "clock", 4, &[]);
+    }
+}
+
+#[test]
+fn member_list_append() {
+    run("list-append", "member", 5, &[]);
+}
+
+#[test]
+fn proxy_partition_latency_register() {
+    run("register", "partition,latency", 6, &["--net", "proxy"]);
+}
+
+/// Whether a test may go on: true when its prerequisite `what` is `available`. When it is not,
+/// panics naming it under CI, and otherwise writes `SKIPPED: <test>: needs <what>` to stderr and
+/// returns false (the caller returns).
+fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    // The test harness names the test's thread after the test.
+    let test = std::thread::current().name().unwrap_or("<unnamed test>").to_owned();
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: needs {what}, not available here (under CI a missing prerequisite is a failure, not a skip)");
+    }
+    // Straight to the stderr handle, not `eprintln!`: the harness captures the print macros and
+    // would hide the line of a passing test.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: needs {what} (set CI=1 to make this a failure)");
+    false
+}
+
+/// One `traceo-jepsen run` in a fresh directory, checked by every checker.
+fn run(workload: &str, nemesis: &str, seed: u64, extra: &[&str]) {
+    // A run that panicked poisons the lock; the next one still runs.
+    let _one_cluster = ONE_CLUSTER.lock().unwrap_or_else(PoisonError::into_inner);
+    let dir = tempfile::Builder::new().prefix("traceo-jepsen-ci-").tempdir().unwrap();
+    let out = dir.path().join(format!("{workload}-{}", nemesis.replace(',', "-")));
+    // A failed run's directory must outlive the test: keep it on panic.
+    let _keep = keep_on_panic(dir);
     let status = Command::new(env!("CARGO_BIN_EXE_traceo-jepsen"))
         .args(["run", "--nodes", "5", "--duration", "25s", "--rate", "100", "--nemesis", nemesis])
         .args(["--workload", workload, "--seed", &seed.to_string()])
@@ -54,31 +128,8 @@ fn run_with(workload: &str, nemesis: &str, seed: u64, dir: &Path, extra: &[&str]
     }
 }
 
-#[test]
-fn kill_pause_partition_clock_member_and_proxy_runs_are_valid() {
-    let dir = tempfile::Builder::new().prefix("traceo-jepsen-ci-").tempdir().unwrap();
-    // A failed run's directory must outlive the test: keep it on panic.
-    let path = dir.path().to_path_buf();
-    let guard = scopeguard(dir);
-    run("list-append", "kill", 1, &path);
-    run("register", "pause", 2, &path);
-    if chaos::netns::available() {
-        run("list-append", "partition", 3, &path);
-    } else {
-        eprintln!("partition run skipped: needs root and iproute2 (network namespaces)");
-    }
-    if Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1").is_file() {
-        run("list-append", "clock", 4, &path);
-    } else {
-        eprintln!("clock run skipped: needs libfaketime (apt-get install faketime)");
-    }
-    run("list-append", "member", 5, &path);
-    run_with("register", "partition,latency", 6, &path, &["--net", "proxy"]);
-    drop(guard);
-}
-
 /// Deletes the directory only when the test did not panic.
-fn scopeguard(dir: tempfile::TempDir) -> impl Drop {
+fn keep_on_panic(dir: tempfile::TempDir) -> impl Drop {
     struct Keep(Option<tempfile::TempDir>);
     impl Drop for Keep {
         fn drop(&mut self) {
