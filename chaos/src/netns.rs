@@ -197,37 +197,14 @@ pub fn available() -> bool {
 
 #[cfg(test)]
 mod tests {
-    //! These tests need root, iproute2 and python3. A missing prerequisite never passes silently:
-    //! under CI (the environment variable `CI` set and non-empty, as `.ci/run` is run, which
-    //! installs iproute2 and python3 and runs as root) it fails the test with a message naming
-    //! what is missing; elsewhere the test prints `SKIPPED: <test>: needs <what>` to stderr and
-    //! returns (`cargo test` shows that line; nextest shows it with `--success-output immediate`
-    //! or `--no-capture`).
+    //! These tests need root, iproute2 and python3; a missing one fails under CI and is reported
+    //! as skipped elsewhere ([`crate::prerequisite`]).
 
     use super::*;
+    use crate::prerequisite::require;
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::time::Duration;
-
-    /// Whether a test may go on: true when its prerequisite `what` is `available`. When it is
-    /// not, panics naming it under CI, and otherwise writes `SKIPPED: <test>: needs <what>` to
-    /// stderr and returns false (the caller returns).
-    fn require(what: &str, available: bool) -> bool {
-        if available {
-            return true;
-        }
-        // The test harness names the test's thread after the test.
-        let test = std::thread::current().name().unwrap_or("<unnamed test>").to_owned();
-        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-            panic!(
-                "{test}: needs {what}, not available here (under CI a missing prerequisite is a failure, not a skip)"
-            );
-        }
-        // Straight to the stderr handle, not `eprintln!`: the harness captures the print macros
-        // and would hide the line of a passing test.
-        let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: needs {what} (set CI=1 to make this a failure)");
-        false
-    }
 
     fn python3() -> bool {
         Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success())

@@ -10,16 +10,14 @@
 //! whose tests are threads of one process, each run holds [`ONE_CLUSTER`].
 //!
 //! Prerequisites: the partition run needs network namespaces (root and iproute2), the clock run
-//! libfaketime. A missing one never passes silently: under CI (the environment variable `CI` set
-//! and non-empty, as `.ci/run` is run, which installs both and runs as root) the test fails with
-//! a message naming what is missing; elsewhere it prints `SKIPPED: <test>: needs <what>` to
-//! stderr and returns (`cargo test` shows that line; nextest shows it with
-//! `--success-output immediate` or `--no-capture`).
+//! libfaketime. A missing one fails under CI and is reported as skipped elsewhere
+//! (`chaos::prerequisite`).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Mutex, PoisonError};
+
+use chaos::prerequisite::require;
 
 /// Held by a run for its whole length, so that plain `cargo test` also runs one cluster at a time.
 static ONE_CLUSTER: Mutex<()> = Mutex::new(());
@@ -59,24 +57,6 @@ fn member_list_append() {
 #[test]
 fn proxy_partition_latency_register() {
     run("register", "partition,latency", 6, &["--net", "proxy"]);
-}
-
-/// Whether a test may go on: true when its prerequisite `what` is `available`. When it is not,
-/// panics naming it under CI, and otherwise writes `SKIPPED: <test>: needs <what>` to stderr and
-/// returns false (the caller returns).
-fn require(what: &str, available: bool) -> bool {
-    if available {
-        return true;
-    }
-    // The test harness names the test's thread after the test.
-    let test = std::thread::current().name().unwrap_or("<unnamed test>").to_owned();
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!("{test}: needs {what}, not available here (under CI a missing prerequisite is a failure, not a skip)");
-    }
-    // Straight to the stderr handle, not `eprintln!`: the harness captures the print macros and
-    // would hide the line of a passing test.
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: needs {what} (set CI=1 to make this a failure)");
-    false
 }
 
 /// One `traceo-jepsen run` in a fresh directory, checked by every checker.
