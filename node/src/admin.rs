@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 
+use crate::api::cluster::cluster_status;
+use crate::control::sampler;
 use crate::shared::Shared;
-use crate::status::cluster_status;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -20,7 +21,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> String {
-    shared.metrics.sample(&shared);
+    sampler::sample(&shared);
     shared.metrics.render()
 }
 

@@ -1,33 +1,31 @@
-//! The Traceo server: the `traceo` binary's library.
+//! The Traceo server: one node's services, control loops and admin port, and `traceo node`.
 //!
-//! This crate owns a node's life ([`Node::start`] / [`Node::shutdown`]), its configuration
-//! ([`config`]), the public gRPC services ([`api`]), the control loops that place shards, watch
-//! liveness and start or delete local replicas ([`driver`]), the replica moves each shard leader
-//! carries out ([`mover`]), the admin HTTP port ([`admin`], [`metrics`]), and the commands of
-//! the binary (`cli`): `node`, `demo`, `ingest`, `profile`, `cluster status | decommission |
-//! rebalance`, `bench`.
-//! [`local_cluster`] starts real node processes on loopback for the demo, the benchmark and tests.
+//! This crate owns a node's life ([`Node::start`] / [`Node::shutdown`]) and its configuration
+//! ([`config`], [`serve`]: the `traceo node` command's flags), the public gRPC services ([`api`],
+//! with every gRPC status made in [`api::errors`]), the entry batcher on shard leaders
+//! ([`proposer`]), scoring of applied events ([`scoring_service`]), the background control loops
+//! that place shards, watch liveness, move replicas and start or delete local replicas
+//! ([`control`]), and the admin HTTP port ([`admin`], [`metrics`]).
 //!
-//! It must not implement consensus or storage itself (that is `raft` and `storage`), and
-//! `main.rs` stays thin: everything here can run in-process.
+//! What it must not do: implement consensus or storage itself (that is `raft` and `storage`),
+//! carry the operator and tooling commands (`traceo-tools`), or know the command line beyond
+//! `traceo node` (the `traceo` binary crate dispatches). Everything here can run in-process.
+//!
+//! Dependencies run one way: [`api`] and [`control`] use [`shared`] (the state every service and
+//! loop reads), which uses [`proposer`], [`scoring_service`], [`metrics`] and [`config`]; nothing
+//! below uses what is above it.
 
 pub mod admin;
 pub mod api;
-pub mod api_models;
 pub mod bootstrap;
-pub mod cli;
 pub mod config;
-pub mod convert;
-pub mod driver;
-pub mod local_cluster;
+pub mod control;
 pub mod metrics;
-pub mod model_watch;
-pub mod mover;
 mod node;
 pub mod proposer;
 pub mod scoring_service;
+pub mod serve;
 pub mod shared;
-pub mod status;
 
 pub use config::{ConfigError, NodeConfig};
 pub use node::Node;

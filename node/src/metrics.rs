@@ -1,12 +1,11 @@
-//! Prometheus metrics of a node, defined in one registry and rendered on the admin port.
-
-use std::sync::atomic::Ordering;
+//! Prometheus metrics of a node, defined in one registry and rendered on the admin port. The
+//! counters are bumped where things happen; the gauges are filled by
+//! [`crate::control::sampler`].
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-use storage::Cf;
 
 pub struct Metrics {
     registry: Registry,
@@ -150,72 +149,6 @@ impl Metrics {
         }
     }
 
-    /// Refreshes gauges that mirror Raft and RocksDB state.
-    pub fn sample(&self, shared: &crate::shared::Shared) {
-        let multi = &shared.multi;
-        let mut groups = multi.shards();
-        groups.push(multi.group(raft::META_GROUP).expect("meta group"));
-        // Replicas come and go: only the groups hosted now are reported.
-        for v in
-            [&self.raft_term, &self.raft_leader, &self.raft_last_log, &self.raft_last_applied, &self.raft_follower_lag]
-        {
-            v.reset();
-        }
-        let me = multi.node_id();
-        self.shards_led
-            .set(multi.shards().iter().filter(|g| g.raft.metrics().borrow().current_leader == Some(me)).count() as i64);
-        let meta = multi.meta().borrow().clone();
-        self.moves_in_flight.set(meta.moving_shards().len() as i64);
-        self.moves_planned.set(shared.planned(&meta).len() as i64);
-        self.snapshot_bytes_sent.set(multi.pool().moves.bytes_sent() as i64);
-        for id in meta.nodes.keys() {
-            let l = [id.to_string()];
-            let l = [l[0].as_str()];
-            self.node_replicas
-                .with_label_values(&l)
-                .set(meta.placement.iter().filter(|r| r.contains(id)).count() as i64);
-            let state = match meta.state(*id) {
-                raft::NodeState::Active => 0,
-                raft::NodeState::Draining => 1,
-                raft::NodeState::Dead => 2,
-                raft::NodeState::Removed => 3,
-            };
-            self.node_state.with_label_values(&l).set(state);
-        }
-        for g in groups {
-            let m = g.raft.metrics().borrow().clone();
-            let name = if g.group == raft::META_GROUP { "meta".to_string() } else { g.group.to_string() };
-            let l = [name.as_str()];
-            self.raft_term.with_label_values(&l).set(m.current_term as i64);
-            self.raft_leader.with_label_values(&l).set(m.current_leader.unwrap_or(0) as i64);
-            self.raft_last_log.with_label_values(&l).set(m.last_log_index.unwrap_or(0) as i64);
-            self.raft_last_applied.with_label_values(&l).set(m.last_applied.map_or(0, |x| x.index) as i64);
-            if let Some(rep) = &m.replication {
-                let last = m.last_log_index.unwrap_or(0);
-                for (node, matched) in rep {
-                    let lag = last.saturating_sub(matched.map_or(0, |x| x.index));
-                    self.raft_follower_lag.with_label_values(&[name.as_str(), &node.to_string()]).set(lag as i64);
-                }
-            }
-        }
-        for (peer, link) in multi.pool().links.snapshot() {
-            let l = [peer.to_string()];
-            let l = [l[0].as_str()];
-            self.append_answered.with_label_values(&l).set(link.answered as i64);
-            self.append_timeouts.with_label_values(&l).set(link.timeouts as i64);
-            self.append_round_trip.with_label_values(&l).set(link.round_trip.as_secs_f64());
-        }
-        let fs = multi.flush_stats();
-        self.log_syncs.set(fs.syncs.load(Ordering::Relaxed) as i64);
-        self.log_appends.set(fs.appends.load(Ordering::Relaxed) as i64);
-        let engine = multi.engine();
-        self.memtable_bytes.set(engine.memtable_bytes() as i64);
-        for cf in Cf::ALL {
-            self.live_bytes.with_label_values(&[cf.name()]).set(engine.estimated_live_bytes(cf) as i64);
-        }
-        self.rss_bytes.set(resident_bytes().unwrap_or(0) as i64);
-    }
-
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
@@ -230,7 +163,7 @@ impl Default for Metrics {
 }
 
 /// Resident set size of a process, from `/proc/<pid>/statm` (Linux).
-pub fn resident_bytes_of(pid: &str) -> Option<u64> {
+fn resident_bytes_of(pid: &str) -> Option<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)

@@ -16,7 +16,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::api::Api;
 use crate::bootstrap;
 use crate::config::NodeConfig;
-use crate::driver;
+use crate::control;
 use crate::metrics::Metrics;
 use crate::scoring_service::ScoringService;
 use crate::shared::Shared;
@@ -109,11 +109,7 @@ impl Node {
         if stored.is_none() {
             bootstrap::store_node_id(&engine, node_id)?;
         }
-        tasks.push(tokio::spawn(driver::run_placement_driver(shared.clone(), stop_rx.clone())));
-        tasks.push(tokio::spawn(driver::run_reconciler(shared.clone(), stop_rx.clone())));
-        tasks.push(tokio::spawn(crate::mover::run_mover(shared.clone(), stop_rx.clone())));
-        tasks.push(tokio::spawn(crate::model_watch::run(shared.clone(), stop_rx.clone())));
-        tasks.push(tokio::spawn(driver::run_metrics_sampler(shared.clone(), stop_rx)));
+        tasks.extend(control::spawn_all(&shared, &stop_rx));
         Ok(Node { shared, stop, tasks, engine })
     }
 
@@ -158,7 +154,7 @@ async fn serve_grpc(shared: Arc<Shared>, listener: TcpListener, mut stop: watch:
         .tcp_nodelay(true)
         .add_service(TraceoServer::new(api.clone()).max_decoding_message_size(max))
         .add_service(MembershipServer::new(api))
-        .add_service(raft::network::PeerService::new(shared.multi.clone()).into_server())
+        .add_service(raft::peer_service::PeerService::new(shared.multi.clone()).into_server())
         // The server's own `tcp_nodelay` applies only to listeners it binds itself: set it on the
         // incoming stream, or Nagle + delayed ACKs add ~40 ms to every reply.
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {

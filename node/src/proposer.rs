@@ -11,6 +11,7 @@
 //! than one per request part, so the per-call cost of the models is shared by up to
 //! [`MAX_ENTRY_EVENTS`] events. Scoring runs after the pipeline slot is released.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use client::proto;
@@ -74,10 +75,23 @@ impl Drop for Hold {
 impl Proposer {
     /// Starts the batching task of one shard group; it ends when every `Proposer` clone is gone.
     pub fn spawn(shard: u32, raft: Raft, scoring: Arc<ScoringService>) -> Proposer {
+        Proposer::spawn_with(scoring, move |events| {
+            let raft = raft.clone();
+            async move { submit(shard, &raft, events).await }
+        })
+    }
+
+    /// Starts the batching task over `submit`, which proposes one entry and reports its fate
+    /// ([`submit`] through Raft; a test gives its own).
+    pub(crate) fn spawn_with<S, F>(scoring: Arc<ScoringService>, submit: S) -> Proposer
+    where
+        S: Fn(Vec<scoring::Event>) -> F + Send + 'static,
+        F: Future<Output = EntryFate> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(QUEUE);
         let hold = Arc::new(watch::Sender::new(false));
         let slots = Arc::new(Semaphore::new(MAX_PIPELINE));
-        tokio::spawn(run(shard, raft, scoring, rx, hold.subscribe(), slots.clone()));
+        tokio::spawn(run(submit, scoring, rx, hold.subscribe(), slots.clone()));
         Proposer { tx, hold, slots }
     }
 
@@ -104,14 +118,46 @@ impl Proposer {
     }
 }
 
-async fn run(
-    shard: u32,
-    raft: Raft,
+/// What became of one proposed entry.
+pub(crate) enum EntryFate {
+    /// Applied: one result per event, in order.
+    Applied(Vec<Applied>),
+    /// Definitely not applied: this node is not (or no longer) the leader.
+    NotLeader(Option<(NodeId, Option<NodeInfo>)>),
+    /// Unknown: it may or may not be applied.
+    Unknown(String),
+}
+
+/// Proposes `events` as one Raft entry of `shard` and waits for its fate.
+async fn submit(shard: u32, raft: &Raft, events: Vec<scoring::Event>) -> EntryFate {
+    let n = events.len();
+    match raft.client_write(Command::Ingest(events)).await {
+        Ok(resp) => match resp.data {
+            CommandResult::Ingest(applied) if applied.len() == n => EntryFate::Applied(applied),
+            other => EntryFate::Unknown(format!("unexpected apply result {other:?}")),
+        },
+        // openraft answers ForwardToLeader only for entries it never appended or that were
+        // truncated: definitely not applied.
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            EntryFate::NotLeader(f.leader_id.map(|id| (id, f.leader_node)))
+        }
+        Err(e) => {
+            tracing::warn!(shard, "proposal failed: {e}");
+            EntryFate::Unknown(format!("raft: {e}"))
+        }
+    }
+}
+
+async fn run<S, F>(
+    submit: S,
     scoring: Arc<ScoringService>,
     mut rx: mpsc::Receiver<Part>,
     mut hold: watch::Receiver<bool>,
     slots: Arc<Semaphore>,
-) {
+) where
+    S: Fn(Vec<scoring::Event>) -> F,
+    F: Future<Output = EntryFate> + Send + 'static,
+{
     while let Some(first) = rx.recv().await {
         // Wait for a free pipeline slot first: parts arriving meanwhile join this entry. The hold
         // flag is checked after taking the slot, so `Proposer::hold` (which takes every slot)
@@ -137,58 +183,55 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
+        let mut events = Vec::with_capacity(n);
+        let mut replies = Vec::with_capacity(parts.len());
+        for p in parts {
+            replies.push((p.events.len(), p.reply));
+            events.extend(p.events);
+        }
+        let entry = submit(events);
         let scoring = scoring.clone();
         tokio::spawn(async move {
-            let mut events = Vec::with_capacity(n);
-            let mut replies = Vec::with_capacity(parts.len());
-            for p in parts {
-                replies.push((p.events.len(), p.reply));
-                events.extend(p.events);
-            }
-            let result = raft.client_write(Command::Ingest(events)).await;
+            let fate = entry.await;
             drop(permit);
-            match result {
-                Ok(resp) => match resp.data {
-                    CommandResult::Ingest(applied) if applied.len() == n => {
-                        let observed: Vec<_> = applied
-                            .into_iter()
-                            .map(|a| match a {
-                                Applied::New(o) => Some(*o),
-                                Applied::Duplicate => None,
-                            })
-                            .collect();
-                        let duplicate: Vec<bool> = observed.iter().map(Option::is_none).collect();
-                        let verdicts = scoring.ingest_verdicts(observed).await;
-                        let mut rest = duplicate
-                            .into_iter()
-                            .zip(verdicts)
-                            .map(|(duplicate, verdict)| EventAnswer { duplicate, verdict });
-                        for (len, reply) in replies {
-                            let _ = reply.send(Proposed::Applied(rest.by_ref().take(len).collect()));
-                        }
-                    }
-                    other => {
-                        for (_, reply) in replies {
-                            let _ = reply.send(Proposed::Unknown(format!("unexpected apply result {other:?}")));
-                        }
-                    }
-                },
-                // openraft answers ForwardToLeader only for entries it never appended or that were
-                // truncated: definitely not applied.
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                    let leader = f.leader_id.map(|id| (id, f.leader_node));
-                    for (_, reply) in replies {
-                        let _ = reply.send(Proposed::NotLeader { leader: leader.clone() });
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(shard, "proposal failed: {e}");
-                    for (_, reply) in replies {
-                        let _ = reply.send(Proposed::Unknown(format!("raft: {e}")));
-                    }
-                }
-            }
+            answer(fate, replies, &scoring).await;
         });
     }
 }
+
+/// Answers every part of an entry: applied events with their verdicts (scored together, one
+/// model batch per entry), each part its own slice in order; otherwise the entry's fate.
+async fn answer(fate: EntryFate, replies: Vec<(usize, oneshot::Sender<Proposed>)>, scoring: &Arc<ScoringService>) {
+    match fate {
+        EntryFate::Applied(applied) => {
+            let observed: Vec<_> = applied
+                .into_iter()
+                .map(|a| match a {
+                    Applied::New(o) => Some(*o),
+                    Applied::Duplicate => None,
+                })
+                .collect();
+            let duplicate: Vec<bool> = observed.iter().map(Option::is_none).collect();
+            let verdicts = scoring.ingest_verdicts(observed).await;
+            let mut rest =
+                duplicate.into_iter().zip(verdicts).map(|(duplicate, verdict)| EventAnswer { duplicate, verdict });
+            for (len, reply) in replies {
+                let _ = reply.send(Proposed::Applied(rest.by_ref().take(len).collect()));
+            }
+        }
+        EntryFate::NotLeader(leader) => {
+            for (_, reply) in replies {
+                let _ = reply.send(Proposed::NotLeader { leader: leader.clone() });
+            }
+        }
+        EntryFate::Unknown(why) => {
+            for (_, reply) in replies {
+                let _ = reply.send(Proposed::Unknown(why.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "proposer_tests.rs"]
+mod tests;

@@ -213,7 +213,7 @@ impl ScoringService {
 pub fn verdict_to_proto(v: &Verdict) -> proto::Verdict {
     proto::Verdict {
         score: u32::from(v.score),
-        action: crate::convert::action_to_proto(v.action) as i32,
+        action: convert::action_to_proto(v.action) as i32,
         require_mfa: v.require_mfa,
         reasons: v
             .reasons

@@ -23,8 +23,8 @@ pub struct Shared {
     pub proposers: Mutex<HashMap<u32, Proposer>>,
     /// Models, rules and policy; verdicts for applied and scored events.
     pub scoring: Arc<crate::scoring_service::ScoringService>,
-    /// The placement driver's remaining plan, computed once per meta epoch (status answers,
-    /// liveness probes and metrics all ask for it).
+    /// The placement driver's remaining plan by meta epoch, cached for
+    /// [`crate::control::remaining_plan`].
     pub plan: Mutex<Option<(u64, Arc<Vec<client::proto::ShardMove>>)>>,
 }
 
@@ -48,20 +48,6 @@ impl Shared {
             return Some(n.clone());
         }
         self.multi.meta().borrow().nodes.get(&id).cloned()
-    }
-
-    /// The placement driver's remaining plan for `meta` ([`crate::status::planned`]), cached
-    /// by epoch.
-    pub fn planned(&self, meta: &raft::MetaState) -> Arc<Vec<client::proto::ShardMove>> {
-        let mut cache = self.plan.lock().expect("plan cache lock");
-        match &*cache {
-            Some((epoch, plan)) if *epoch == meta.epoch => plan.clone(),
-            _ => {
-                let plan = Arc::new(crate::status::planned(meta));
-                *cache = Some((meta.epoch, plan.clone()));
-                plan
-            }
-        }
     }
 
     /// For a shard this node does not host: the placement's preferred leader, as a hint.

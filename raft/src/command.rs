@@ -2,9 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::meta::NodeState;
+use crate::member::{NodeId, NodeInfo, NodeState};
 use crate::model_registry::ModelCommand;
-use crate::types::{NodeId, NodeInfo};
 
 /// One Raft entry's payload.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,7 +82,7 @@ mod tests {
     /// wrongly. Round-trip a full and a sparse event through the log's encoding.
     #[test]
     fn ingest_commands_round_trip_through_the_log_encoding() {
-        let mut g = scoring::Generator::new(scoring::GeneratorConfig { seed: 3, users: 20, ..Default::default() });
+        let mut g = sim::Generator::new(sim::GeneratorConfig { seed: 3, users: 20, ..Default::default() });
         let mut events: Vec<scoring::Event> = (0..500).map(|_| g.next_event()).collect();
         events.push(scoring::Event::new(
             "sparse",

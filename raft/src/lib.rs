@@ -1,10 +1,11 @@
 //! Multi-Raft for Traceo: many openraft groups per node (one per local shard replica, plus the
 //! meta group), all on the node's single RocksDB and one tonic peer service.
 //!
-//! This crate owns the openraft type configuration ([`TypeConfig`]), the Raft log
-//! ([`LogStore`], with cross-group group commit in [`flusher`]), the state machines (shards
-//! fold events into profiles; the meta group keeps node states, target placement and reported
-//! voters), snapshots, the peer RPC transport ([`network`]) and its per-peer append health
+//! This crate owns the cluster's members ([`member`]), the commands ([`command`]) and the openraft
+//! type configuration ([`TypeConfig`]), the Raft log ([`LogStore`], with cross-group group commit
+//! in [`flusher`]), the state machines (shards fold events into profiles; the meta group keeps
+//! node states, target placement and reported voters), snapshots, the peer RPC transport
+//! ([`network`] sends, [`peer_service`] receives) and its per-peer append health
 //! ([`link_stats`]), leadership hand-over and the move rate limit ([`transfer`]), meta proposals
 //! forwarded to the meta leader ([`meta_propose`]), and deleting a removed replica's data
 //! ([`MultiRaft::remove_shard`]). Start at [`MultiRaft`].
@@ -20,12 +21,15 @@ pub mod command;
 pub mod flusher;
 pub mod link_stats;
 pub mod log_store;
+pub mod member;
 pub mod meta;
 pub mod meta_propose;
 pub mod model_registry;
 pub mod multi;
 pub mod net_faults;
 pub mod network;
+pub mod peer_service;
+mod sm_tags;
 mod snapshot;
 pub mod state_machine;
 pub mod transfer;

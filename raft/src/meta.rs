@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{CommandResult, MetaCommand};
+pub use crate::member::NodeState;
+use crate::member::{NodeId, NodeInfo};
 use crate::model_registry::ModelRegistry;
-use crate::types::{NodeId, NodeInfo};
 
 /// Fixed at cluster creation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,31 +17,6 @@ pub struct ClusterConfig {
     pub cluster_id: String,
     pub shards: u32,
     pub replication_factor: u32,
-}
-
-/// Where a node stands. Only `Active` nodes receive replicas.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NodeState {
-    #[default]
-    Active,
-    /// Being decommissioned: its replicas move away, then it is `Removed`.
-    Draining,
-    /// Unreachable for longer than the configured delay: its replicas are rebuilt elsewhere. It
-    /// becomes `Active` again if it comes back.
-    Dead,
-    /// Drained and out of every group, the meta group included. Its id is never reused.
-    Removed,
-}
-
-impl NodeState {
-    pub fn name(self) -> &'static str {
-        match self {
-            NodeState::Active => "active",
-            NodeState::Draining => "draining",
-            NodeState::Dead => "dead",
-            NodeState::Removed => "removed",
-        }
-    }
 }
 
 /// A shard group's voters as its leader last reported them, and the log index of the

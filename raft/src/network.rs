@@ -1,6 +1,5 @@
-//! Peer RPC over tonic: the client side ([`PeerNetworkFactory`], one per group, sharing one
-//! connection per peer address) and the server side ([`PeerService`], one per node, dispatching
-//! on the group id carried in every message).
+//! Peer RPC over tonic, the client side: [`PeerNetworkFactory`], one per group, sharing one
+//! connection per peer address ([`ChannelPool`]). The server side is [`crate::peer_service`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,12 +19,10 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use crate::link_stats::LinkStats;
-use crate::multi::MultiRaft;
 use crate::net_faults::{Fate, NetFaults};
 use crate::proto::raft_peer_client::RaftPeerClient;
-use crate::proto::raft_peer_server::RaftPeer;
 use crate::proto::RaftMessage;
-use crate::transfer::{obey, CampaignOrder, MoveLimiter};
+use crate::transfer::{CampaignOrder, MoveLimiter};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
 /// Largest peer message accepted (snapshot chunks and append batches stay well below).
@@ -219,78 +216,6 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
         self.call(Rpc::Vote, &rpc, option.hard_ttl()).await
-    }
-}
-
-/// The node's peer service: finds the addressed group and hands it the message.
-#[derive(Clone)]
-pub struct PeerService {
-    multi: Arc<MultiRaft>,
-}
-
-impl PeerService {
-    pub fn new(multi: Arc<MultiRaft>) -> PeerService {
-        PeerService { multi }
-    }
-
-    pub fn into_server(self) -> crate::proto::raft_peer_server::RaftPeerServer<PeerService> {
-        crate::proto::raft_peer_server::RaftPeerServer::new(self)
-            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
-    }
-
-    fn raft(&self, group: GroupId) -> Result<crate::Raft, Status> {
-        self.multi
-            .group(group)
-            .map(|g| g.raft.clone())
-            .ok_or_else(|| Status::not_found(format!("group {group} is not hosted on this node")))
-    }
-}
-
-fn decode_req<T: DeserializeOwned>(m: &RaftMessage) -> Result<T, Status> {
-    decode(&m.payload).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
-}
-
-fn reply<T: Serialize>(group: GroupId, value: &T) -> Response<RaftMessage> {
-    Response::new(RaftMessage { group, payload: encode(value) })
-}
-
-#[tonic::async_trait]
-impl RaftPeer for PeerService {
-    async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        let m = request.into_inner();
-        let raft = self.raft(m.group)?;
-        let res = raft.append_entries(decode_req(&m)?).await;
-        Ok(reply(m.group, &res))
-    }
-
-    async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        let m = request.into_inner();
-        let raft = self.raft(m.group)?;
-        let res = raft.vote(decode_req(&m)?).await;
-        Ok(reply(m.group, &res))
-    }
-
-    async fn install_snapshot(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        let m = request.into_inner();
-        let raft = self.raft(m.group)?;
-        let res = raft.install_snapshot(decode_req(&m)?).await;
-        Ok(reply(m.group, &res))
-    }
-
-    async fn campaign(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        let m = request.into_inner();
-        let raft = self.raft(m.group)?;
-        let order: CampaignOrder = decode_req(&m)?;
-        obey(&raft, self.multi.node_id(), &order);
-        Ok(reply(m.group, &()))
-    }
-
-    async fn propose_meta(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        let m = request.into_inner();
-        let cmd: crate::MetaCommand = decode_req(&m)?;
-        let res = crate::meta_propose::propose_here(&self.multi, cmd).await;
-        Ok(reply(m.group, &res))
     }
 }
 

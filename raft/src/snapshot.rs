@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use storage::keys::{group_key, group_range, GroupId};
 use storage::{decode, encode, Batch, Cf, Engine};
 
-use crate::state_machine::{TAG_APPLIED, TAG_MEMBERSHIP};
+use crate::sm_tags::{TAG_APPLIED, TAG_MEMBERSHIP};
 use crate::types::{LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 /// The families whose group range makes up a group's state.

@@ -1,5 +1,5 @@
 //! The state machine of one group. Shards fold events into profiles (deduplicating exactly by
-//! user and event id); the meta group applies [`MetaCommand`](crate::MetaCommand)s to its
+//! user and event id); the meta group applies [`MetaCommand`]s to its
 //! [`MetaState`]. Each `apply` call writes everything it changed, with the last applied log id and
 //! membership, in one RocksDB batch, so a crash never separates data from the applied index.
 
@@ -18,14 +18,9 @@ use tokio::sync::watch;
 use crate::command::{Applied, Command, CommandResult, MetaCommand};
 use crate::meta::MetaState;
 use crate::model_registry::ModelCommand;
+use crate::sm_tags::{TAG_APPLIED, TAG_MEMBERSHIP, TAG_META_STATE, TAG_MODEL};
 use crate::snapshot;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
-
-pub(crate) const TAG_APPLIED: u8 = 1;
-pub(crate) const TAG_MEMBERSHIP: u8 = 2;
-pub(crate) const TAG_META_STATE: u8 = 3;
-/// Followed by the version: a deployed model bundle (meta group).
-pub(crate) const TAG_MODEL: u8 = 4;
 
 fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::read_state_machine(AnyError::new(&e)).into()

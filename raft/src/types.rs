@@ -1,32 +1,9 @@
-//! The openraft type configuration shared by every group.
+//! The openraft type configuration shared by every group, and its aliases.
 
-use std::fmt;
 use std::io::Cursor;
 
-use serde::{Deserialize, Serialize};
-
 use crate::command::{Command, CommandResult};
-
-pub type NodeId = u64;
-
-/// What every group's membership records about a node: where to reach it and where it stands.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeInfo {
-    /// gRPC address (client API and Raft peer RPC), `host:port`.
-    pub addr: String,
-    /// Admin HTTP address (`/metrics`, `/healthz`, `/readyz`), `host:port`.
-    pub admin_addr: String,
-    pub zone: String,
-    pub region: String,
-    /// Relative capacity (100 = a standard node; 0 counts as 100): its share of replicas.
-    pub capacity: u32,
-}
-
-impl fmt::Display for NodeInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (zone {}, region {})", self.addr, self.zone, self.region)
-    }
-}
+pub use crate::member::{NodeId, NodeInfo};
 
 openraft::declare_raft_types!(
     /// One configuration for shards and the meta group: they differ in their state machine only.

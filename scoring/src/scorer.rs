@@ -119,7 +119,7 @@ impl Combiner {
 /// The models' outputs for one event, as the combiner takes them.
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct ModelOutputs {
-    /// Isolation-forest anomaly score 2^(−E[h]/c), in (0, 1].
+    /// Isolation-forest anomaly score `2^(−E[h]/c)`, in (0, 1].
     pub iforest: f64,
     /// ln(autoencoder reconstruction MSE + ε).
     pub autoencoder: f64,

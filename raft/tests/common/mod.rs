@@ -32,7 +32,7 @@ pub async fn start(opts: RaftOptions, faults: Arc<NetFaults>) -> Cluster {
         let multi = MultiRaft::start(id, engine.clone(), &opts).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let service = raft::network::PeerService::new(multi.clone()).into_server();
+        let service = raft::peer_service::PeerService::new(multi.clone()).into_server();
         tokio::spawn(
             tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpIncoming::from(listener)),
         );

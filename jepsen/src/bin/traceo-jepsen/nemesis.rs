@@ -25,10 +25,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use node::local_cluster::LocalCluster;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use testkit::LocalCluster;
 use tokio::sync::Mutex;
 
 use crate::recorder::Recorder;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use chaos::netns::NetLab;
 use chaos::proxy::ProxyMesh;
-use node::local_cluster::LocalCluster;
+use testkit::LocalCluster;
 
 /// How `--net` chose to break the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use client::ClientOptions;
 use jepsen::history::History;
-use node::local_cluster::{LocalCluster, LocalClusterOptions, NodeHost};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use testkit::{LocalCluster, LocalClusterOptions, NodeHost};
 
 use crate::nemesis::{Fault, Nemesis};
 use crate::net::{Net, NetKind};
