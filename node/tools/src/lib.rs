@@ -13,7 +13,6 @@
 //! its dependencies (plotting, histograms, progress bars).
 
 mod bench;
-mod bench_scale;
 mod demo;
 mod eval;
 mod features_cmd;

@@ -1,5 +1,8 @@
 //! `traceo bench`: a local cluster of real node processes (fsync on, RF 3) driven through the
 //! client crate with generated events. Prints the numbers, and one JSON object with `--json`.
+//! With `--add-nodes`, the scale-out run of [`scale`].
+
+mod scale;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,7 +64,7 @@ pub enum ScoringMode {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let out = match (args.add_nodes, args.scoring) {
-        (Some(add), _) => crate::bench_scale::run(&args, add).await?,
+        (Some(add), _) => scale::run(&args, add).await?,
         (None, scoring) => match scoring {
             ScoringMode::On => run_once(&args, true).await?,
             ScoringMode::Off => run_once(&args, false).await?,

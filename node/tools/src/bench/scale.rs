@@ -11,7 +11,7 @@ use client::proto::ClusterStatusResponse;
 use client::Client;
 use serde_json::json;
 
-use crate::bench::BenchArgs;
+use super::BenchArgs;
 use crate::load::{run_load, LoadOptions};
 use testkit::{dir_bytes, LocalCluster, LocalClusterOptions};
 
