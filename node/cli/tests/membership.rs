@@ -189,13 +189,7 @@ async fn grow_to_five_and_shrink_back_to_three_under_load() {
     .await;
     let grown = newest(&client).await;
     assert_replicated(&grown, 3);
-    let bytes: u64 = client
-        .cluster_status_all()
-        .await
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .map(|s| s.snapshot_bytes_sent)
-        .sum();
+    let bytes = testkit::snapshot_bytes_sent(&client).await;
     tracing::info!(bytes, sent = load.sent.load(Ordering::Relaxed), "--- grown to 5");
     assert!(bytes > 0, "new replicas are filled with snapshots");
 

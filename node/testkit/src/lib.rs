@@ -5,7 +5,7 @@
 //!   (started, killed, paused, restarted, grown), used by `traceo demo`, `traceo bench`, the
 //!   Jepsen runner and the end-to-end tests;
 //! - the helpers those tests share: [`start_cluster`] with fast elections, a valid [`event`],
-//!   [`now_ms`], [`resident_bytes_of`] a process.
+//!   [`now_ms`], [`snapshot_bytes_sent`] by the nodes, [`resident_bytes_of`] a process.
 //!
 //! What it must not do: depend on the server's crates (`node`, `raft`, `storage`). It runs the
 //! `traceo` binary it is given and talks to it as any user would, through `client`; so the
@@ -63,6 +63,11 @@ pub fn event(user: &str, id: &str, time_ms: i64) -> client::proto::Event {
         device_id: Some("laptop-1".into()),
         ..Default::default()
     }
+}
+
+/// Snapshot bytes the nodes that answer have sent to new replicas since they started.
+pub async fn snapshot_bytes_sent(client: &client::Client) -> u64 {
+    client.cluster_status_all().await.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|s| s.snapshot_bytes_sent).sum()
 }
 
 /// Resident memory of process `pid` (a number, or `self`), from `/proc/PID/statm`.

@@ -103,13 +103,7 @@ pub async fn run(args: &BenchArgs, add: usize) -> anyhow::Result<serde_json::Val
     let moved: usize = p0.iter().zip(&p1).map(|(a, b)| b.difference(a).count()).sum();
     let sets_changed = p0.iter().zip(&p1).filter(|(a, b)| a != b).count();
     let ideal = slots(&p1) as f64 * add as f64 / want_nodes as f64;
-    let snapshot_bytes: u64 = client
-        .cluster_status_all()
-        .await
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .map(|s| s.snapshot_bytes_sent)
-        .sum();
+    let snapshot_bytes = testkit::snapshot_bytes_sent(&client).await;
     let new_node_bytes: u64 = added.iter().map(|&i| dir_bytes(&cluster.nodes[i].data_dir)).sum();
     let leaders = leaders_per_node(&client).await;
     cluster.terminate_all(Duration::from_secs(15));
