@@ -37,22 +37,33 @@ impl Default for Limits {
     }
 }
 
-/// Why a batch was rejected: which event, which field, what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("event {index} (event_id {event_id:?}): field `{field}`: {reason}")]
+/// Why a batch was rejected: which event (none for the batch as a whole), which field, what is
+/// wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidField {
-    /// Position of the event in the batch (`usize::MAX` for batch-level errors).
-    pub index: usize,
+    /// Position of the event in the batch; `None` when the batch as a whole is refused.
+    pub index: Option<usize>,
     pub event_id: String,
     pub field: String,
     pub reason: String,
 }
 
+impl std::fmt::Display for InvalidField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "event {i} (event_id {:?}): field `{}`: {}", self.event_id, self.field, self.reason),
+            None => write!(f, "batch: field `{}`: {}", self.field, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for InvalidField {}
+
 /// Checks a batch: its size, every event, and that no `(user_id, event_id)` repeats in it.
 pub fn validate_batch(events: &[Event], now_ms: i64, limits: &Limits) -> Result<(), InvalidField> {
     if events.len() > limits.max_batch_events {
         return Err(InvalidField {
-            index: usize::MAX,
+            index: None,
             event_id: String::new(),
             field: "events".into(),
             reason: format!("batch of {} events exceeds the limit of {}", events.len(), limits.max_batch_events),
@@ -69,7 +80,13 @@ pub fn validate_batch(events: &[Event], now_ms: i64, limits: &Limits) -> Result<
 }
 
 fn err(index: usize, ev: &Event, field: &str, reason: String) -> InvalidField {
-    InvalidField { index, event_id: ev.event_id.clone(), field: field.into(), reason }
+    InvalidField { index: Some(index), event_id: ev.event_id.clone(), field: field.into(), reason }
+}
+
+/// Checks an id given on its own (a `user_id` of a read, feedback or override) by the rules an
+/// event's ids follow; the error names `field`.
+pub fn validate_id(field: &str, value: &str, limits: &Limits) -> Result<(), String> {
+    check_id(value, limits.max_id_bytes).map_err(|r| format!("field `{field}`: {r}"))
 }
 
 fn check_id(value: &str, max: usize) -> Result<(), String> {
@@ -235,12 +252,26 @@ mod tests {
     fn batch_rules() {
         let limits = Limits { max_batch_events: 2, ..Limits::default() };
         let three = vec![good(), Event { event_id: "e2".into(), ..good() }, Event { event_id: "e3".into(), ..good() }];
-        assert_eq!(validate_batch(&three, NOW, &limits).unwrap_err().field, "events");
+        let too_many = validate_batch(&three, NOW, &limits).unwrap_err();
+        assert_eq!((too_many.index, too_many.field.as_str()), (None, "events"));
+        // A batch-level error names no event (it once said "event 18446744073709551615").
+        assert_eq!(too_many.to_string(), "batch: field `events`: batch of 3 events exceeds the limit of 2");
         let dup = vec![good(), good()];
         let e = validate_batch(&dup, NOW, &Limits::default()).unwrap_err();
-        assert_eq!((e.index, e.field.as_str()), (1, "event_id"));
+        assert_eq!((e.index, e.field.as_str()), (Some(1), "event_id"));
         let other_user = vec![good(), Event { user_id: "bob".into(), ..good() }];
         validate_batch(&other_user, NOW, &Limits::default()).unwrap();
         validate_batch(&[], NOW, &Limits::default()).unwrap();
+    }
+
+    #[test]
+    fn an_id_alone_follows_the_rules_of_an_events_ids() {
+        let limits = Limits::default();
+        validate_id("user_id", "alice", &limits).unwrap();
+        assert_eq!(validate_id("user_id", "", &limits).unwrap_err(), "field `user_id`: must not be empty");
+        let control = validate_id("user_id", "al\nice", &limits).unwrap_err();
+        assert_eq!(control, "field `user_id`: must not contain control characters");
+        let long = "x".repeat(limits.max_id_bytes + 1);
+        assert!(validate_id("user_id", &long, &limits).unwrap_err().contains("exceeds the limit"));
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use client::proto::traceo_client::TraceoClient;
-use client::proto::{Event, Geo, GetProfileRequest, IngestRequest};
+use client::proto::{Event, FeedbackRequest, Geo, GetProfileRequest, IngestRequest, SetOverrideRequest};
 use common::{event, now_ms, start_cluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,12 +44,23 @@ async fn bad_input_is_rejected_whole_with_the_field_named() {
     let err = raw.ingest(IngestRequest { events: big }).await.expect_err("oversize batch");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("field `events`"), "{}", err.message());
+    assert!(err.message().starts_with("batch: "), "a batch-level error names no event: {}", err.message());
     let p = raw.get_profile(GetProfileRequest { user_id: "bulk".into(), stale_ok: false }).await.unwrap();
     assert!(!p.into_inner().found);
 
+    // Reads and analysts' writes check a lone user_id by the rules an event's ids follow.
+    let bad_user = "al\u{7}ice".to_string();
+    let want = "field `user_id`: must not contain control characters";
+    let e = raw.get_profile(GetProfileRequest { user_id: bad_user.clone(), stale_ok: true }).await.unwrap_err();
+    assert_eq!((e.code(), e.message()), (tonic::Code::InvalidArgument, want));
+    let e = raw.feedback(FeedbackRequest { user_id: bad_user.clone(), ..Default::default() }).await.unwrap_err();
+    assert_eq!((e.code(), e.message()), (tonic::Code::InvalidArgument, want));
+    let e = raw.set_override(SetOverrideRequest { user_id: bad_user, ..Default::default() }).await.unwrap_err();
+    assert_eq!((e.code(), e.message()), (tonic::Code::InvalidArgument, want));
+
     // The client refuses the same input before sending anything.
     let e = client.ingest(&[event("c", "1", now), Event { kind: 42, ..event("c", "2", now) }]).await.unwrap_err();
-    assert!(matches!(e, client::ClientError::InvalidArgument(ref f) if f.field == "kind" && f.index == 1), "{e}");
+    assert!(matches!(e, client::ClientError::InvalidArgument(ref f) if f.field == "kind" && f.index == Some(1)), "{e}");
 
     // And a good batch is applied, with duplicates recognised.
     let ok = client.ingest(&[event("c", "1", now), event("c", "2", now)]).await.unwrap();

@@ -9,13 +9,10 @@ use tonic::Status;
 use super::errors;
 use crate::shared::Shared;
 
-/// `user_id` passes the shared validation of ids (`client::validate`), or INVALID_ARGUMENT.
+/// `user_id` passes the rules every event's ids pass (`client::validate`: not empty, within
+/// `max_id_bytes`, no control characters), or INVALID_ARGUMENT.
 pub fn check_user_id(shared: &Shared, user_id: &str) -> Result<(), Status> {
-    let max = shared.limits.max_id_bytes;
-    if user_id.is_empty() || user_id.len() > max {
-        return Err(errors::invalid_field("user_id", format!("must be 1-{max} bytes")));
-    }
-    Ok(())
+    client::validate::validate_id("user_id", user_id, &shared.limits).map_err(errors::invalid)
 }
 
 /// The shard of `user_id` and its local replica, or FAILED_PRECONDITION pointing at a node
