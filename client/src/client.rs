@@ -52,7 +52,8 @@ pub enum ClientError {
     /// The batch breaks a rule; nothing of it was sent.
     #[error("invalid input: {0}")]
     InvalidArgument(#[from] InvalidField),
-    /// A node rejected the request as invalid (its rules are stricter than this client's).
+    /// A node rejected the request as invalid (its rules are stricter than this client's). Not
+    /// for `ingest`, which reports the refused events' outcomes instead.
     #[error("rejected by the server: {0}")]
     Rejected(String),
     #[error("no node answered: {0}")]
@@ -202,7 +203,10 @@ impl Client {
     }
 
     /// Ingests `events`, retrying until each has a definite outcome or the deadline passes.
-    /// An invalid batch is rejected whole before anything is sent.
+    /// An invalid batch is rejected whole before anything is sent. A node that refuses its part
+    /// as invalid all the same (its rules or clock differ from this client's) settles that part
+    /// alone: `Failed`, or `Indeterminate` where an earlier attempt may have applied an event;
+    /// the other parts' outcomes are kept.
     pub async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, ClientError> {
         validate_batch(events, now_ms(), &self.inner.opts.limits)?;
         let deadline = Instant::now() + self.inner.opts.deadline;
@@ -243,7 +247,7 @@ impl Client {
                         let mut routing = self.inner.routing.write().expect("routing lock");
                         settlement.apply_response(&idx, &resp, &mut routing, &mut round);
                     }
-                    Err(s) if contract::is_final(&s) => return Err(ClientError::Rejected(s.message().into())),
+                    Err(s) if contract::is_final(&s) => settlement.apply_rejection(&idx, &s),
                     Err(s) => {
                         let mut routing = self.inner.routing.write().expect("routing lock");
                         settlement.apply_error(&idx, &s, events, &mut routing, &mut round);

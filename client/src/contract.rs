@@ -87,8 +87,9 @@ pub fn is_definitely_not_applied(status: &Status) -> bool {
 }
 
 /// Whether `status` ends the call: `INVALID_ARGUMENT` (the request breaks a rule, so every node
-/// would refuse it again). The client reports it as [`crate::ClientError::Rejected`] and never
-/// retries it.
+/// would refuse it again). The client never retries it: a call reports it as
+/// [`crate::ClientError::Rejected`], and `ingest` as the outcome of the refused part's events
+/// (`Failed`, or `Indeterminate` where an earlier attempt may have applied one).
 pub fn is_final(status: &Status) -> bool {
     status.code() == Code::InvalidArgument
 }

@@ -121,6 +121,19 @@ impl Settlement {
         }
     }
 
+    /// Applies a final refusal ([`contract::is_final`]: the node refused the whole request as
+    /// invalid before proposing any of it, e.g. its clock is behind the client's) for the events
+    /// `idx`: they are not sent again. Each is `Failed`, or `Indeterminate` if an earlier attempt
+    /// may have applied it; the other events keep their own answers.
+    pub fn apply_rejection(&mut self, idx: &[usize], status: &Status) {
+        for &i in idx {
+            let e = &mut self.events[i];
+            let reason = format!("rejected by the server: {}", status.message());
+            e.outcome =
+                Some(if e.maybe_applied { Outcome::Indeterminate { reason } } else { Outcome::Failed { reason } });
+        }
+    }
+
     /// The deadline passed with `pending` unsettled: each becomes `Indeterminate` if some attempt
     /// may have applied it, else `Failed`, with the last attempt's reason.
     pub fn settle_at_deadline(&mut self, pending: &[usize]) {

@@ -236,3 +236,33 @@ fn a_later_answer_settles_an_event_an_earlier_attempt_left_indeterminate() {
     assert!(round.retry.is_empty());
     assert_eq!(s.into_outcomes(), vec![Outcome::Ok { duplicate: true, verdict: None }]);
 }
+
+#[test]
+fn a_refused_part_fails_alone_and_the_other_parts_keep_their_outcomes() {
+    let (mut s, mut r, mut round) = (Settlement::new(3), routing(), Round::default());
+    // Events 0 and 1 went to one node and were applied; event 2's node refused its request.
+    let applied = vec![result(EventStatus::Applied, 0, ""), result(EventStatus::Duplicate, 0, "")];
+    s.apply_response(&[0, 1], &answer(applied), &mut r, &mut round);
+    s.apply_rejection(&[2], &Status::invalid_argument("event 0 (event_id \"e2\"): field `time_ms`: in the future"));
+    assert!(round.retry.is_empty(), "nothing refused is sent again: {round:?}");
+    let out = s.into_outcomes();
+    assert!(matches!(out[0], Outcome::Ok { duplicate: false, .. }), "{out:?}");
+    assert!(matches!(out[1], Outcome::Ok { duplicate: true, .. }), "{out:?}");
+    match &out[2] {
+        Outcome::Failed { reason } => assert!(reason.contains("field `time_ms`"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_refusal_after_an_attempt_that_may_have_applied_the_event_is_indeterminate() {
+    let (mut s, mut r, mut round) = (Settlement::new(1), routing(), Round::default());
+    s.apply_response(
+        &[0],
+        &answer(vec![result(EventStatus::Indeterminate, 0, "not committed within 5s")]),
+        &mut r,
+        &mut round,
+    );
+    s.apply_rejection(&[0], &Status::invalid_argument("field `time_ms`: in the future"));
+    assert!(matches!(s.into_outcomes()[0], Outcome::Indeterminate { .. }), "an earlier attempt may have applied it");
+}

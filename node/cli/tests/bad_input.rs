@@ -83,3 +83,39 @@ fn node_refuses_bad_configuration_naming_the_setting() {
     assert!(stderr.contains("`shards`"), "stderr: {stderr}");
     assert!(!std::path::Path::new("/tmp/traceo-never-created").exists());
 }
+
+/// A node may refuse a part the client let through (here: the client allows far more clock skew
+/// than the nodes). Only that node's part fails; the other parts' outcomes are kept, and nothing
+/// refused is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_one_node_refuses_fails_alone() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cluster, _) = start_cluster(dir.path(), 3, 8, 3).await;
+    let lenient = client::ClientOptions {
+        limits: client::Limits { max_future_skew_ms: 7 * 86_400_000, ..client::Limits::default() },
+        ..client::ClientOptions::default()
+    };
+    let client = client::Client::connect(cluster.seeds(), lenient).await.unwrap();
+    client.refresh_routing().await.unwrap();
+    let now = now_ms();
+    // One event a day ahead (every node refuses it), the others for users on every shard.
+    let mut batch = vec![event("skewed", "s1", now + 86_400_000)];
+    batch.extend((0..40).map(|i| event(&format!("user-{i}"), "e1", now)));
+    let out = client.ingest(&batch).await.expect("outcomes, not an error for the whole call");
+    match &out[0] {
+        client::Outcome::Failed { reason } => assert!(reason.contains("field `time_ms`"), "{reason}"),
+        other => panic!("the skewed event: {other:?}"),
+    }
+    let ok = out.iter().filter(|o| o.is_ok()).count();
+    assert!(ok > 0, "parts sent to other nodes are applied: {out:?}");
+    for (e, o) in batch.iter().zip(&out) {
+        let p = client.get_profile(&e.user_id, false).await.unwrap();
+        match o {
+            client::Outcome::Ok { .. } => assert_eq!(p.map(|p| p.events_applied), Some(1), "{}", e.user_id),
+            client::Outcome::Failed { .. } => assert!(p.is_none(), "{} refused, yet written", e.user_id),
+            other => panic!("{}: {other:?}", e.user_id),
+        }
+    }
+    cluster.terminate_all(std::time::Duration::from_secs(10));
+}
