@@ -27,6 +27,14 @@ pub(crate) struct EventState {
     pub reason: String,
 }
 
+impl EventState {
+    /// No more attempts: `Indeterminate` if some attempt may have applied it, else `Failed`.
+    fn give_up(&mut self, reason: String) {
+        self.outcome =
+            Some(if self.maybe_applied { Outcome::Indeterminate { reason } } else { Outcome::Failed { reason } });
+    }
+}
+
 /// What one round of attempts leaves to do.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Round {
@@ -128,9 +136,7 @@ impl Settlement {
     pub fn apply_rejection(&mut self, idx: &[usize], status: &Status) {
         for &i in idx {
             let e = &mut self.events[i];
-            let reason = format!("rejected by the server: {}", status.message());
-            e.outcome =
-                Some(if e.maybe_applied { Outcome::Indeterminate { reason } } else { Outcome::Failed { reason } });
+            e.give_up(format!("rejected by the server: {}", status.message()));
         }
     }
 
@@ -140,8 +146,7 @@ impl Settlement {
         for &i in pending {
             let e = &mut self.events[i];
             let reason = std::mem::take(&mut e.reason);
-            e.outcome =
-                Some(if e.maybe_applied { Outcome::Indeterminate { reason } } else { Outcome::Failed { reason } });
+            e.give_up(reason);
         }
     }
 

@@ -138,7 +138,7 @@ pub async fn decommission(shared: &Shared, id: u64) -> Result<DecommissionRespon
     }
     match meta_write(shared, MetaCommand::SetNodeState { id, state: NodeState::Draining }).await? {
         CommandResult::Recorded => Ok(DecommissionResponse { state: "draining".into() }),
-        CommandResult::Rejected(why) => Err(errors::rejected(why)),
+        CommandResult::Rejected(why) => Err(errors::invalid(why)),
         other => Err(errors::unexpected(other)),
     }
 }

@@ -15,14 +15,10 @@ pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("field `{field}`: {why}"))
 }
 
-/// Bad input whose message already names the field (`client::validate`'s errors do).
+/// Bad input whose message already names the field (`client::validate`'s errors do), or a
+/// command the replicated state machine refused (the registry, the node states): final.
 pub fn invalid(message: impl std::fmt::Display) -> Status {
     Status::invalid_argument(message.to_string())
-}
-
-/// A command the replicated state machine refused (the registry, the node states): final.
-pub fn rejected(why: String) -> Status {
-    Status::invalid_argument(why)
 }
 
 /// Not the leader of `what` (definitely not applied), pointing at the leader when known.
@@ -62,13 +58,9 @@ pub fn read_index_failed(what: &str, e: RaftError<NodeId, CheckIsLeaderError<Nod
     }
 }
 
-/// Reading local storage failed.
-pub fn storage(what: &str, e: impl std::fmt::Display) -> Status {
-    Status::internal(format!("{what}: {e}"))
-}
-
-/// A blocking task (model compilation) panicked or was cancelled.
-pub fn task_failed(what: &str, e: impl std::fmt::Display) -> Status {
+/// `what` failed inside this node (reading local storage, a blocking task that panicked): a bug
+/// or a broken disk, not the caller's doing.
+pub fn internal(what: &str, e: impl std::fmt::Display) -> Status {
     Status::internal(format!("{what}: {e}"))
 }
 
@@ -94,7 +86,7 @@ mod tests {
     #[test]
     fn codes_follow_the_contract() {
         assert!(client::contract::is_final(&invalid_field("user_id", "must be 1-128 bytes")));
-        assert!(client::contract::is_final(&rejected("no such version".into())));
+        assert!(client::contract::is_final(&invalid("no such version")));
         assert!(!client::contract::is_definitely_not_applied(&not_committed("shard 1", Duration::from_secs(1))));
         assert_eq!(invalid_field("user_id", "empty").message(), "field `user_id`: empty");
         assert_eq!(unexpected(CommandResult::Recorded).code(), tonic::Code::Internal);

@@ -64,7 +64,7 @@ fn applied(result: CommandResult) -> Result<(), Status> {
     match result {
         CommandResult::ModelsSet { .. } => Ok(()),
         // The registry refused it: final, so INVALID_ARGUMENT (clients do not retry those).
-        CommandResult::Rejected(why) => Err(errors::rejected(why)),
+        CommandResult::Rejected(why) => Err(errors::invalid(why)),
         other => Err(errors::unexpected(other)),
     }
 }
@@ -85,7 +85,7 @@ pub async fn deploy(shared: &Arc<Shared>, req: DeployModelRequest) -> Result<Mod
         (bundle, set)
     })
     .await
-    .map_err(|e| errors::task_failed("loading the bundle", e))?;
+    .map_err(|e| errors::internal("loading the bundle", e))?;
     let set = set.map_err(|e| errors::invalid_field("files", e))?;
     let version = set.version().to_owned();
     let slot = if req.shadow { ModelSlot::Shadow } else { ModelSlot::Live };

@@ -20,7 +20,7 @@ pub async fn get_profile(shared: &Shared, req: GetProfileRequest) -> Result<GetP
     let shard =
         if stale_ok { local_shard(shared, &req.user_id)?.0 } else { linearizable_shard(shared, &req.user_id).await?.0 };
     let profile = raft::state_machine::read_profile(shared.multi.engine(), shard, &req.user_id)
-        .map_err(|e| errors::storage("reading profile", e))?;
+        .map_err(|e| errors::internal("reading profile", e))?;
     shared.metrics.rpc_latency.with_label_values(&["get_profile"]).observe(started.elapsed().as_secs_f64());
     Ok(GetProfileResponse {
         found: profile.is_some(),
@@ -43,7 +43,7 @@ pub async fn score(shared: &Shared, req: ScoreRequest) -> Result<ScoreResponse, 
         linearizable_shard(shared, &ev.user_id).await?.0
     };
     let profile = raft::state_machine::read_profile(shared.multi.engine(), shard, &ev.user_id)
-        .map_err(|e| errors::storage("reading profile", e))?
+        .map_err(|e| errors::internal("reading profile", e))?
         .unwrap_or_else(|| scoring::Profile::new(&ev.user_id));
     let failed = shared.multi.sources().lock().expect("source window").failed_users(&ev);
     let observed = scoring::features::Observation::observe(&profile, &ev, failed);

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::shared::Shared;
 
-/// How often the placement driver, liveness and the reconciler run (the reconciler also runs on
+/// How often the placement driver, liveness, the reconciler and the mover run (the reconciler also runs on
 /// every change of the meta state).
 pub(crate) const TICK: Duration = Duration::from_millis(300);
 

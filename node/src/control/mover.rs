@@ -19,9 +19,9 @@ use raft::{GroupHandle, MetaCommand, NodeId, NodeInfo};
 use ring::{next_step, ShardView, Step};
 use tokio::sync::watch;
 
+use super::TICK;
 use crate::shared::Shared;
 
-const TICK: Duration = Duration::from_millis(300);
 /// A replica whose log is within this many entries of the leader's counts as caught up.
 const CAUGHT_UP_SLACK: u64 = 64;
 /// Added to the election lease before a new leader starts moving replicas.
